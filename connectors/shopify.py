@@ -1,0 +1,878 @@
+"""Read a Shopify "Export orders" CSV into one frame of orders and one of line items.
+
+Format source: Shopify admin > Orders > Export ("Export orders" CSV), 73-79 columns, as measured
+on real exports from 2023-2026 (GUIDE.md §5):
+
+- one row per line item; an order's rows are adjacent and share `Name`; order-level columns
+  (totals, statuses, addresses, `Id`, `Tags`, `Cancelled at`) are filled on its first row only;
+- dates like ``2025-05-11 09:55:16 -0400``, whose offset changes with daylight saving inside
+  one file; money as plain ``1234.50`` with the currency in its own column;
+- text starting with ``+``, ``-`` or a digit (zips, phones) written with a leading apostrophe;
+- variant options appended to `Lineitem name` ("Ridge Ring - Rhodium Plating / 8").
+
+Files that went through a spreadsheet are read where that can be done without guessing
+(BOM, CRLF, ``;`` delimiters, Windows-1252, dates without an offset, ``0`` for ``0.00``) and the
+file-level facts are said in `ParsedExport.notes`; what can't be read becomes a `RowProblem` and
+the whole order it belongs to is left out.
+
+The connector only reads: it never writes to the database (GUIDE.md §1).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from workflow.model import LINE_COLUMNS, ORDER_COLUMNS, OrderSource, ParsedExport, RowProblem
+
+__all__ = [
+    "SHOPIFY_EXPORT_COLUMNS",
+    "NotAnOrdersExport",
+    "parse_orders_export",
+    "ring_size_from_options",
+    "split_lineitem_name",
+]
+
+#: The 79 columns of a current (2023-2026) Shopify "Export orders" CSV, in file order.
+SHOPIFY_EXPORT_COLUMNS: tuple[str, ...] = (
+    "Name", "Email", "Financial Status", "Paid at", "Fulfillment Status", "Fulfilled at",
+    "Accepts Marketing", "Currency", "Subtotal", "Shipping", "Taxes", "Total", "Discount Code",
+    "Discount Amount", "Shipping Method", "Created at", "Lineitem quantity", "Lineitem name",
+    "Lineitem price", "Lineitem compare at price", "Lineitem sku", "Lineitem requires shipping",
+    "Lineitem taxable", "Lineitem fulfillment status", "Billing Name", "Billing Street",
+    "Billing Address1", "Billing Address2", "Billing Company", "Billing City", "Billing Zip",
+    "Billing Province", "Billing Country", "Billing Phone", "Shipping Name", "Shipping Street",
+    "Shipping Address1", "Shipping Address2", "Shipping Company", "Shipping City",
+    "Shipping Zip", "Shipping Province", "Shipping Country", "Shipping Phone", "Notes",
+    "Note Attributes", "Cancelled at", "Payment Method", "Payment Reference", "Refunded Amount",
+    "Vendor", "Outstanding Balance", "Employee", "Location", "Device ID", "Id", "Tags",
+    "Risk Level", "Source", "Lineitem discount", "Tax 1 Name", "Tax 1 Value", "Tax 2 Name",
+    "Tax 2 Value", "Tax 3 Name", "Tax 3 Value", "Tax 4 Name", "Tax 4 Value", "Tax 5 Name",
+    "Tax 5 Value", "Phone", "Receipt Number", "Duties", "Billing Province Name",
+    "Shipping Province Name", "Payment ID", "Payment Terms Name", "Next Payment Due At",
+    "Payment References",
+)
+
+SHOPIFY_DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
+
+
+class NotAnOrdersExport(ValueError):
+    """The file is not a Shopify "Export orders" CSV (it has no `Name` column, or no header)."""
+
+
+# --- what we read, and where it goes ---------------------------------------------------------
+
+# output column -> export column, for order-level text taken from the order's first row
+_ORDER_TEXT = {
+    "financial_status": "Financial Status",
+    "fulfillment_status": "Fulfillment Status",
+    "currency": "Currency",
+    "notes": "Notes",
+    "note_attributes": "Note Attributes",
+    "tags": "Tags",
+    "source_name": "Source",
+    "payment_method": "Payment Method",
+}
+_ORDER_MONEY = {
+    "subtotal": "Subtotal",
+    "shipping": "Shipping",
+    "taxes": "Taxes",
+    "total": "Total",
+    "refunded_amount": "Refunded Amount",
+    "outstanding_balance": "Outstanding Balance",
+}
+_ORDER_DATES = {"placed_at": "Created at", "paid_at": "Paid at", "cancelled_at": "Cancelled at"}
+_PHONE_COLUMNS = ("Phone", "Billing Phone", "Shipping Phone")
+_ADDRESS_COLUMNS = (
+    "Shipping Address1", "Shipping Address2", "Shipping City", "Shipping Zip",
+    "Shipping Province", "Shipping Country",
+)
+# Filled on an order's first row only: a row with a blank Name and all of these blank looks like
+# a continuation row of the order above it.
+_FIRST_ROW_ONLY = ("Id", "Financial Status", "Currency", "Subtotal", "Total")
+
+# export column -> what is lost without it (for the note)
+_OPTIONAL_COLUMNS = {
+    "Id": "orders are matched by Name",
+    "Email": "customers are told apart by phone or name",
+    "Financial Status": "financial_status is left empty",
+    "Fulfillment Status": "fulfillment_status is left empty",
+    "Accepts Marketing": "accepts_marketing is taken as no",
+    "Currency": "currency is left empty",
+    "Subtotal": "subtotal is left empty",
+    "Shipping": "shipping is left empty",
+    "Taxes": "taxes is left empty",
+    "Total": "total is left empty",
+    "Refunded Amount": "refunded_amount is left empty",
+    "Outstanding Balance": "outstanding_balance is left empty",
+    "Created at": "placed_at is left empty",
+    "Paid at": "paid_at is left empty",
+    "Cancelled at": "cancelled_at is left empty",
+    "Lineitem quantity": "every line item is taken as quantity 1",
+    "Lineitem name": "line items have no title",
+    "Lineitem price": "line items have no price",
+    "Lineitem sku": "line items have no SKU",
+    "Lineitem requires shipping": "requires_shipping is left empty",
+    "Lineitem fulfillment status": "line fulfillment status is left empty",
+    "Vendor": "line items have no vendor",
+    "Billing Name": "customer names come from Shipping Name",
+    "Shipping Name": "customer names come from Billing Name only",
+    "Phone": "phones come from Billing Phone and Shipping Phone",
+    "Billing Phone": "phones come from Phone and Shipping Phone",
+    "Shipping Phone": "phones come from Phone and Billing Phone",
+    "Notes": "notes are left empty",
+    "Note Attributes": "note_attributes are left empty",
+    "Tags": "tags are left empty",
+    "Source": "source_name is left empty",
+    "Payment Method": "payment_method is left empty",
+    "Shipping Address1": "shipping addresses lack the street",
+    "Shipping City": "shipping addresses lack the city",
+    "Shipping Zip": "shipping addresses lack the zip",
+    "Shipping Country": "shipping addresses lack the country",
+}
+
+_USED = {c.casefold() for c in (
+    "Name", *_FIRST_ROW_ONLY, *_ORDER_TEXT.values(), *_ORDER_MONEY.values(),
+    *_ORDER_DATES.values(), *_PHONE_COLUMNS, *_ADDRESS_COLUMNS, *_OPTIONAL_COLUMNS,
+    "Lineitem quantity", "Lineitem name", "Lineitem price", "Lineitem sku",
+    "Lineitem requires shipping", "Lineitem fulfillment status", "Vendor", "Email",
+    "Accepts Marketing", "Billing Name", "Shipping Name",
+)}
+_MONEY_RE = r"^[+-]?(\d+\.?\d*|\.\d+)$"
+# already as Shopify writes money ("0.00", "1234.50", "-5.00"; not "-0.00" nor "007.00")
+_CANONICAL_MONEY_RE = (r"^(?:0|[1-9]\d{0,9})\.\d\d$"
+                       r"|^-(?:0\.(?:0[1-9]|[1-9]\d)|[1-9]\d{0,9}\.\d\d)$")
+_MONEY_PARTS_RE = r"^(?P<sign>[+-]?)0*(?P<int>\d*?)(?:\.(?P<frac>\d*))?$"
+_MAX_INT_DIGITS = 10  # DECIMAL(12,2)
+
+
+# --- reading the bytes -------------------------------------------------------------------------
+
+
+def _read_source(source: str | os.PathLike | bytes | IO[bytes]) -> tuple[bytes, str | None]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), None
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        return path.read_bytes(), path.name
+    if hasattr(source, "getvalue"):  # Streamlit's UploadedFile, io.BytesIO
+        data = source.getvalue()
+    elif hasattr(source, "read"):
+        if hasattr(source, "seek"):
+            try:
+                source.seek(0)
+            except (OSError, ValueError):
+                pass
+        data = source.read()
+    else:
+        raise TypeError(f"can't read an orders export from {type(source).__name__}: "
+                        "give a path, bytes or a binary file")
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    name = getattr(source, "name", None)
+    return bytes(data), (os.path.basename(name) if isinstance(name, str) and name else None)
+
+
+def _to_utf8(data: bytes, notes: list[str]) -> bytes:
+    """UTF-8 bytes without a BOM; other encodings converted, and said in `notes`."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8):]
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        notes.append("The file is UTF-16 (Excel's \"Unicode text\"); it was read as such.")
+        return data.decode("utf-16").encode("utf-8")
+    return data
+
+
+def _from_windows_1252(data: bytes, notes: list[str]) -> bytes:
+    notes.append("The file isn't UTF-8; it was read as Windows-1252, as Excel saves CSV on "
+                 "Windows. Check accented names.")
+    try:
+        return data.decode("cp1252").encode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1").encode("utf-8")
+
+
+def _header(data: bytes) -> tuple[list[str], str]:
+    """The header cells and the delimiter (`,`, `;` or tab, whichever the header line uses)."""
+    end = data.find(b"\n")
+    line = (data if end < 0 else data[:end]).decode("utf-8", errors="replace").rstrip("\r")
+    delimiter = max((",", ";", "\t"), key=line.count)
+    cells = next(csv.reader([line], delimiter=delimiter), [])
+    return [c.strip() for c in cells], delimiter
+
+
+def _unique_names(header: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for i, name in enumerate(header, start=1):
+        name = name or f"(column {i})"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name} ({seen[name]})"
+        else:
+            seen[name] = 1
+        out.append(name)
+    return out
+
+
+@dataclass
+class _Raw:
+    table: pa.Table
+    ragged: dict[int, int] = field(default_factory=dict)  # record index -> cell count
+
+
+def _read_table(data: bytes, names: list[str], delimiter: str) -> _Raw:
+    """The cells of the columns we use (`_USED`), as strings, one table row per CSV record
+    (a quoted multi-line cell is one record). Rows with the wrong number of cells make us
+    re-read with the csv module so that record numbers stay exact."""
+    invalid: list[object] = []
+
+    def on_invalid(row: object) -> str:
+        invalid.append(row)
+        return "skip"
+
+    table = pacsv.read_csv(
+        pa.py_buffer(data),
+        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1,
+                                       block_size=8 << 20),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                         ignore_empty_lines=False,
+                                         invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                             include_columns=_used(names),
+                                             strings_can_be_null=False,
+                                             quoted_strings_can_be_null=False),
+    )
+    if not invalid:
+        return _Raw(table)
+    return _read_table_slowly(data, names, delimiter)
+
+
+def _read_table_slowly(data: bytes, names: list[str], delimiter: str) -> _Raw:
+    width = len(names)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise pa.ArrowInvalid("invalid UTF8 data") from exc
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    next(reader, None)
+    rows: list[list[str]] = []
+    ragged: dict[int, int] = {}
+    for i, row in enumerate(reader):
+        if len(row) != width:
+            if any(cell.strip() for cell in row):
+                ragged[i] = len(row)
+            row = (row + [""] * width)[:width]
+        rows.append(row)
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    used = set(_used(names))
+    table = pa.table({n: pa.array(col, pa.string())
+                      for n, col in zip(names, columns, strict=True) if n in used})
+    return _Raw(table, ragged)
+
+
+def _used(names: list[str]) -> list[str]:
+    """The file's columns that we read (converting only these halves the reading time)."""
+    return [n for n in names if n.strip().casefold() in _USED]
+
+
+# --- cleaning cells ----------------------------------------------------------------------------
+
+
+class _Columns:
+    """Cleaned columns of the export looked up by name (trimmed, Shopify's apostrophe removed)."""
+
+    def __init__(self, table: pa.Table):
+        self.table = table
+        self.n = table.num_rows
+        self._by_key = {}
+        for name in table.column_names:
+            self._by_key.setdefault(name.strip().casefold(), name)
+        self._cache: dict[str, pa.Array] = {}
+
+    def has(self, name: str) -> bool:
+        return name.casefold() in self._by_key
+
+    def actual(self, name: str) -> str:
+        return self._by_key.get(name.casefold(), name)
+
+    def get(self, name: str, rows: pa.Array | None = None) -> pa.Array:
+        """The cleaned column (only `rows` of it, when given), or an all-blank one when the
+        file doesn't have it."""
+        real = self._by_key.get(name.casefold())
+        length = self.n if rows is None else len(rows)
+        if real is None:
+            return pa.array([""] * length, pa.string())
+        if rows is not None:
+            return _clean(self.table.column(real).take(rows).combine_chunks())
+        if name not in self._cache:
+            self._cache[name] = _clean(self.table.column(real).combine_chunks())
+        return self._cache[name]
+
+    def raw(self, name: str) -> pa.Array:
+        real = self._by_key.get(name.casefold())
+        if real is None:
+            return pa.array([""] * self.n, pa.string())
+        return self.table.column(real).combine_chunks()
+
+
+def _clean(arr: pa.Array) -> pa.Array:
+    arr = pc.utf8_trim_whitespace(arr)
+    if pc.any(pc.starts_with(arr, "'")).as_py():
+        arr = pc.replace_substring_regex(arr, pattern=r"^'([+\-0-9])", replacement=r"\1")
+    return arr
+
+
+def _blank(arr: pa.Array) -> np.ndarray:
+    return (pc.utf8_length(arr).to_numpy(zero_copy_only=False) == 0)
+
+
+def _nz(arr: pa.Array) -> pa.Array:
+    """Blank text -> null."""
+    return pc.if_else(pc.equal(pc.utf8_length(arr), 0), pa.scalar(None, pa.string()), arr)
+
+
+def _join_nonblank(arrays: list[pa.Array], separator: str) -> pa.Array:
+    """Join the non-blank cells of each row with `separator`; null where all are blank.
+
+    (Not `binary_join_element_wise(null_handling="skip")`: pyarrow 26 drops all-null rows.)
+    """
+    parts = [pc.if_else(pc.equal(pc.utf8_length(a), 0), pa.scalar(""),
+                        pc.binary_join_element_wise(pa.scalar(separator), a, ""))
+             for a in arrays]
+    joined = pc.binary_join_element_wise(*parts, "")
+    return _nz(pc.utf8_slice_codeunits(joined, len(separator)))
+
+
+def _first_nonblank(*arrays: pa.Array) -> pa.Array:
+    return pc.coalesce(*[_nz(a) for a in arrays])
+
+
+# --- money, quantities, dates ------------------------------------------------------------------
+
+
+def _money(arr: pa.Array, blank_as_zero: bool) -> tuple[pa.Array, np.ndarray, list[str]]:
+    """Normalise money text ("0" -> "0.00", "1234.5" -> "1234.50", "-5" -> "-5.00").
+
+    Returns (normalised text, bad row positions, reason per bad row). Blank cells become
+    "0.00" when `blank_as_zero`, else a problem.
+    """
+    blank = pc.equal(pc.utf8_length(arr), 0)
+    canonical = pc.match_substring_regex(arr, _CANONICAL_MONEY_RE)
+    if blank_as_zero:
+        canonical = pc.or_(canonical, blank)
+    if pc.all(canonical).as_py():  # as Shopify writes it: nothing to change
+        text = pc.if_else(blank, pa.scalar("0.00"), arr) if blank_as_zero else arr
+        return text, np.array([], np.int64), []
+    ok = pc.match_substring_regex(arr, _MONEY_RE)
+    parts = pc.extract_regex(pc.if_else(ok, arr, pa.scalar("0", pa.string())), _MONEY_PARTS_RE)
+    sign = parts.field("sign")
+    whole = parts.field("int")
+    whole = pc.if_else(pc.equal(pc.utf8_length(whole), 0), pa.scalar("0"), whole)
+    frac = pc.fill_null(parts.field("frac"), "")
+    extra = pc.utf8_slice_codeunits(frac, 2)
+    frac2 = pc.utf8_slice_codeunits(pc.utf8_rpad(frac, 2, "0"), 0, 2)
+    is_zero = pc.and_(pc.equal(whole, "0"), pc.equal(frac2, "00"))
+    neg = pc.and_(pc.equal(sign, "-"), pc.invert(is_zero))
+    sign_out = pc.if_else(neg, pa.scalar("-"), pa.scalar(""))
+    text = pc.binary_join_element_wise(sign_out, whole, pa.scalar("."), frac2, "")
+
+    too_precise = pc.and_(ok, pc.invert(pc.match_substring_regex(extra, r"^0*$")))
+    too_large = pc.and_(ok, pc.greater(pc.utf8_length(whole), _MAX_INT_DIGITS))
+    if blank_as_zero:
+        text = pc.if_else(blank, pa.scalar("0.00"), text)
+        bad_value = pc.and_(pc.invert(ok), pc.invert(blank))
+    else:
+        bad_value = pc.invert(ok)
+    bad = pc.or_(pc.or_(bad_value, too_precise), too_large).to_numpy(zero_copy_only=False)
+    positions = np.flatnonzero(bad)
+    reasons = []
+    if len(positions):
+        blank_np = blank.to_numpy(zero_copy_only=False)
+        precise_np = too_precise.to_numpy(zero_copy_only=False)
+        large_np = too_large.to_numpy(zero_copy_only=False)
+        for p in positions:
+            if blank_np[p]:
+                reasons.append("is blank; an amount is needed")
+            elif precise_np[p]:
+                reasons.append("has more than 2 decimal places")
+            elif large_np[p]:
+                reasons.append("is too large for an amount")
+            else:
+                reasons.append("is not an amount like 1234.50")
+    return text, positions, reasons
+
+
+def _quantity(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Positive whole numbers -> int64 (bad cells -> 0), and the bad positions."""
+    ok = pc.match_substring_regex(arr, r"^0*[1-9]\d{0,8}$")
+    ok_np = ok.to_numpy(zero_copy_only=False)
+    values = pc.cast(pc.if_else(ok, arr, pa.scalar("0")), pa.int64())
+    return values.to_numpy(zero_copy_only=False), np.flatnonzero(~ok_np)
+
+
+_OFFSET_RE = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.I)
+_SLASH_RE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$")
+_NAIVE_ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
+
+
+def _slash_order(values: list[str], delimiter: str) -> tuple[bool, bool]:
+    """(day first?, decided by the data?) for dates like 03/04/2024 across the whole file."""
+    day_first = month_first = False
+    for v in values:
+        m = _SLASH_RE.match(v)
+        if m:
+            a, b = int(m.group(1)), int(m.group(2))
+            day_first |= a > 12
+            month_first |= b > 12
+    if day_first != month_first:
+        return day_first, True
+    return delimiter != ",", False
+
+
+@dataclass
+class _DateContext:
+    shop_tz: str
+    delimiter: str
+    day_first: bool | None = None
+    decided: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
+def _instants(arr: pa.Array, column: str, ctx: _DateContext
+              ) -> tuple[pd.Series, np.ndarray, list[str]]:
+    """Dates as tz-aware UTC timestamps (blank -> NaT), the bad positions and their reasons."""
+    parsed = pc.strptime(arr, format=SHOPIFY_DATE_FORMAT, unit="s", error_is_null=True)
+    out = pd.Series(parsed.to_pandas(), dtype="datetime64[us, UTC]")
+    failed = np.flatnonzero(parsed.is_null().to_numpy(zero_copy_only=False) & ~_blank(arr))
+    if not len(failed):
+        return out, failed, []
+    values = pd.Series(arr.take(pa.array(failed)).to_pylist(), index=failed, dtype=object)
+    result = pd.Series(pd.NaT, index=failed, dtype="datetime64[us, UTC]")
+    reasons = pd.Series("is not a date like 2025-05-11 09:55:16 -0400", index=failed,
+                        dtype=object)
+
+    has_offset = values.map(lambda v: bool(_OFFSET_RE.search(v)))
+    if has_offset.any():
+        sub = values[has_offset]
+        result[sub.index] = pd.to_datetime(sub, format="ISO8601", utc=True, errors="coerce")
+
+    naive_iso = values.map(lambda v: bool(_NAIVE_ISO_RE.match(v))) & ~has_offset
+    slash = values.map(lambda v: bool(_SLASH_RE.match(v))) & ~has_offset
+    local = pd.Series(pd.NaT, index=failed, dtype="datetime64[us]")
+    if naive_iso.any():
+        local[naive_iso[naive_iso].index] = pd.to_datetime(values[naive_iso], format="ISO8601",
+                                                           errors="coerce")
+    if slash.any():
+        if ctx.day_first is None:
+            ctx.day_first, ctx.decided = _slash_order(list(values[slash]), ctx.delimiter)
+        local[slash[slash].index] = pd.to_datetime(values[slash], format="mixed",
+                                                   dayfirst=ctx.day_first, errors="coerce")
+    naive = naive_iso | slash
+    if naive.any():
+        idx = naive[naive].index
+        localized = local[idx].dt.tz_localize(ctx.shop_tz, ambiguous="NaT",
+                                              nonexistent="shift_forward")
+        result[idx] = localized.dt.tz_convert("UTC")
+        lost = idx[localized.isna().to_numpy() & local[idx].notna().to_numpy()]
+        reasons[lost] = (f"has no UTC offset and falls in the hour that repeats when daylight "
+                         f"saving ends in {ctx.shop_tz}, so the moment can't be told")
+        read = int(local[idx].notna().sum())
+        if read:
+            how = ""
+            if slash.any():
+                order = "day/month/year" if ctx.day_first else "month/day/year"
+                how = f", {order}" + ("" if ctx.decided else " (nothing in the file tells "
+                                       "day and month apart, so this is a guess: check them)")
+            ctx.notes.append(f"{read} dates in {column!r} have no UTC offset (the file went "
+                             f"through a spreadsheet?): they were read as {ctx.shop_tz} time"
+                             f"{how}.")
+    ok = result.notna().to_numpy()
+    out.iloc[failed[ok]] = result[ok].to_numpy()
+    bad = failed[~ok]
+    return out, bad, list(reasons[bad])
+
+
+# --- line item names ---------------------------------------------------------------------------
+
+_US_SIZE_RE = re.compile(
+    r"^(?:(?:us|usa|size|us size|ring size)\s*:?\s*)?"
+    r"(?P<n>\d{1,2})(?:(?P<dec>\.(?:0|00|25|5|50|75))|\s*(?P<frac>[¼½¾]|1/4|1/2|3/4))?$",
+    re.I,
+)
+_UK_SIZE_RE = re.compile(r"^(?:(?:uk|au|uk size)\s*:?\s*)?[A-Z](?:\s*(?:½|1/2))?$")
+_EU_SIZE_RE = re.compile(r"^(?:eu|eur)\s*:?\s*(?P<n>\d{2})(?:[.,]5)?$", re.I)
+
+
+def split_lineitem_name(name: str) -> tuple[str, list[str]]:
+    """("Ridge Ring - Rhodium Plating / 8") -> ("Ridge Ring", ["Rhodium Plating", "8"]).
+
+    Shopify writes `Lineitem name` as the product title, then " - " and the variant's option
+    values joined by " / " when the product has variants. The last " - " is taken as the
+    split, since product titles contain " - " more often than option values do.
+    """
+    product, sep, variant = name.rpartition(" - ")
+    if not sep or not product.strip() or not variant.strip():
+        return name.strip(), []
+    return product.strip(), [o.strip() for o in variant.split(" / ") if o.strip()]
+
+
+def ring_size_from_options(product: str, options: list[str]) -> str | None:
+    """The option text that is a ring size, when `product` looks like a ring; else None.
+
+    A ring: the title contains "ring" but not "earring" (case-insensitive). A size: US 3-16 in
+    quarters ("6.5", "7 1/2", "7½"), UK/AU letters ("N", "N½", "N 1/2") or EU ("EU 54").
+    """
+    low = product.casefold()
+    if "ring" not in low or "earring" in low:
+        return None
+    for option in options:
+        m = _US_SIZE_RE.match(option)
+        if m:
+            if 3 <= int(m.group("n")) <= 16 and not (int(m.group("n")) == 16 and (
+                    (m.group("dec") or ".0").strip(".0") or m.group("frac"))):
+                return option
+            continue
+        if _UK_SIZE_RE.match(option):
+            return option
+        m = _EU_SIZE_RE.match(option)
+        if m and 38 <= int(m.group("n")) <= 76:
+            return option
+    return None
+
+
+def _describe_titles(titles: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(options text, ring size text) for each title, computed once per distinct title."""
+    encoded = pc.dictionary_encode(titles)
+    options, sizes = [], []
+    for title in encoded.dictionary.to_pylist():
+        product, opts = split_lineitem_name(title)
+        options.append(" / ".join(opts))
+        sizes.append(ring_size_from_options(product, opts))
+    indices = encoded.indices
+    return (pc.take(pa.array(options, pa.string()), indices),
+            pc.take(pa.array(sizes, pa.string()), indices))
+
+
+# --- problems ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Problems:
+    """Problems found so far, as (row position, column, cell as in the file, reason)."""
+
+    cols: _Columns
+    rows: list[np.ndarray] = field(default_factory=list)
+    items: list[tuple[int, str, str, str]] = field(default_factory=list)
+
+    def add(self, positions: np.ndarray, column: str, reasons: list[str] | str) -> None:
+        """Record a problem in `column` (an export column name, or "(whole row)")."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if not len(positions):
+            return
+        self.rows.append(positions)
+        if self.cols.has(column):
+            cells = self.cols.raw(column).take(pa.array(positions)).to_pylist()
+            column = self.cols.actual(column)
+        else:
+            cells = [""] * len(positions)
+        if isinstance(reasons, str):
+            reasons = [reasons] * len(positions)
+        for p, cell, why in zip(positions, cells, reasons, strict=True):
+            self.items.append((int(p), column, cell or "", why))
+
+    def bad_rows(self) -> np.ndarray:
+        return np.unique(np.concatenate(self.rows)) if self.rows else np.array([], np.int64)
+
+
+# --- the public function -----------------------------------------------------------------------
+
+
+def parse_orders_export(
+    source: str | os.PathLike | bytes | IO[bytes],
+    *,
+    file_name: str | None = None,
+    shop_tz: str = "UTC",
+) -> ParsedExport:
+    """Read a Shopify "Export orders" CSV (73-79 columns, 2023-2026) into orders and lines.
+
+    `source`: a path, the file's bytes, or a binary file-like (Streamlit's UploadedFile).
+    `file_name`: the name used in problems and notes (default: the path's or upload's name).
+    `shop_tz`: IANA zone used for dates that lost their UTC offset in a spreadsheet.
+
+    Returns a `ParsedExport` with
+    - `orders`: one row per order (adjacent rows sharing `Name`), columns `ORDER_COLUMNS`:
+      order-level fields from the order's first row; money as text with 2 decimals
+      ("1234.50"; a blank amount is "0.00", a missing column None); `placed_at`, `paid_at`,
+      `cancelled_at` as tz-aware UTC timestamps (NaT when blank); `match_key` the Shopify `Id`
+      as exact text, or "name:" + Name where there is no Id; `first_row` the file row number.
+    - `lines`: one row per line item, columns `LINE_COLUMNS`: `line_no` 1..n in file order,
+      `quantity` int, `price` money text, `requires_shipping` nullable boolean,
+      `options` the variant options ("" when none), `ring_size_text` the option that is a ring
+      size on a ring, else None; `row_number` the file row.
+    - `problems`: a `RowProblem` per unreadable cell; an order with any is left out of both
+      frames, all others come through. Row numbers count the header as row 1 and a quoted
+      multi-line cell as part of one row.
+    - `notes`: sentences about the file (missing columns, encoding, dates without offsets).
+    - `row_count`: number of data rows.
+
+    Raises `NotAnOrdersExport` (a ValueError) when the file has no header or no `Name` column,
+    `ValueError` for an unknown `shop_tz`, and OSError when a path can't be read.
+    """
+    try:
+        ZoneInfo(shop_tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"Unknown time zone {shop_tz!r}: use an IANA name such as "
+                         "'America/New_York'.") from exc
+    data, derived_name = _read_source(source)
+    file_name = file_name or derived_name or "orders export"
+    notes: list[str] = []
+    data = _to_utf8(data, notes)
+    if not data[:65536].strip():
+        raise NotAnOrdersExport(f"{file_name} is empty; this doesn't look like a Shopify "
+                                "orders export.")
+    header, delimiter = _header(data)
+    if "name" not in {h.casefold() for h in header}:
+        shown = ", ".join(h for h in header[:8] if h)
+        more = ", ..." if len(header) > 8 else ""
+        raise NotAnOrdersExport(
+            f"{file_name} has no Name column; this doesn't look like a Shopify orders export "
+            f"(it has columns: {shown}{more}).")
+    if delimiter != ",":
+        kind = "semicolons" if delimiter == ";" else "tabs"
+        notes.append(f"The file's cells are separated by {kind} (saved by a spreadsheet); "
+                     "it was read as such.")
+    names = _unique_names(header)
+    try:
+        raw = _read_table(data, names, delimiter)
+    except pa.ArrowInvalid as exc:
+        if "utf8" not in str(exc).lower():
+            raise
+        data = _from_windows_1252(data, notes)
+        header, delimiter = _header(data)
+        raw = _read_table(data, _unique_names(header), delimiter)
+    return _build(raw, file_name=file_name, shop_tz=shop_tz, delimiter=delimiter, notes=notes)
+
+
+def _build(raw: _Raw, *, file_name: str, shop_tz: str, delimiter: str,
+           notes: list[str]) -> ParsedExport:
+    table = raw.table
+    row_count = table.num_rows
+    cols = _Columns(table)
+    for name, loss in _OPTIONAL_COLUMNS.items():
+        if not cols.has(name):
+            notes.append(f"The file has no {name!r} column: {loss}.")
+
+    # Rows with nothing at all in them (a spreadsheet leaves them at the end) carry no data:
+    # drop them, keeping every other row's number as it is in the file.
+    positions = np.arange(row_count)
+    name_blank = np.flatnonzero(_blank(cols.get("Name")))
+    if len(name_blank):
+        empty_sub = np.ones(len(name_blank), bool)
+        for column in table.take(pa.array(name_blank)).columns:
+            empty_sub &= _blank(pc.utf8_trim_whitespace(column.combine_chunks()))
+        empty = np.zeros(row_count, bool)
+        empty[name_blank[empty_sub]] = True
+        empty[list(raw.ragged)] = False
+        if empty.any():
+            notes.append(f"{int(empty.sum())} empty rows were skipped.")
+            positions = np.flatnonzero(~empty)
+            table = table.take(pa.array(positions))
+            cols = _Columns(table)
+    row_numbers = positions + 2  # the header is row 1
+    n = table.num_rows
+    problems = _Problems(cols)
+    for pos, cells in raw.ragged.items():
+        problems.add(np.flatnonzero(positions == pos), "(whole row)",
+                     f"has {cells} cells where the header has {table.num_columns}; the row is "
+                     "broken (a stray delimiter or quote?)")
+
+    # --- group adjacent rows into orders. A row with a blank Name and no order-level fields
+    # is taken as one more row of the order above it (so that order is left out, not halved).
+    names = cols.get("Name")
+    blank = _blank(names)
+    codes = pc.dictionary_encode(names).indices.to_numpy(zero_copy_only=False)
+    looks_continued = np.ones(n, bool)
+    for column in _FIRST_ROW_ONLY:
+        if cols.has(column):
+            looks_continued &= _blank(cols.get(column))
+    joins_above = blank & looks_continued
+    joins_above[:1] = False
+    carry = np.where(joins_above, 0, np.arange(n))
+    np.maximum.accumulate(carry, out=carry)
+    group_codes = codes[carry]
+    starts = np.ones(n, bool)
+    starts[1:] = group_codes[1:] != group_codes[:-1]
+    gid = np.cumsum(starts) - 1
+    first = np.flatnonzero(starts)
+    first_pa = pa.array(first, pa.int64())
+    order_names = names.take(first_pa)
+    order_name_list = order_names.to_pylist()
+
+    def order_of(pos: int) -> str:
+        return order_name_list[gid[pos]]
+
+    blank_rows = np.flatnonzero(blank)
+    problems.add(blank_rows, "Name", [
+        f"Name is blank; the row sits among the rows of {order_of(p)}, so {order_of(p)} is "
+        "left out" if order_of(p) else "Name is blank" for p in blank_rows])
+
+    # the same Name in two places: an order's rows must be together
+    first_names = pd.Series(order_name_list, dtype=object)
+    repeated = first_names[(first_names != "") & first_names.duplicated(keep=False)]
+    for _, group in repeated.groupby(repeated, sort=False):
+        where = " and ".join(str(row_numbers[first[g]]) for g in group.index)
+        problems.add(first[group.index.to_numpy()], "Name",
+                     f"this order's rows are in more than one place (starting at rows {where}); "
+                     "an order's rows must be together, so it is left out")
+
+    # --- order-level fields, from each order's first row
+    def firsts(column: str) -> pa.Array:
+        return cols.get(column, rows=first_pa)
+
+    ids = firsts("Id")
+    id_blank = _blank(ids)
+    id_ok = pc.match_substring_regex(ids, r"^\d{1,20}$").to_numpy(zero_copy_only=False)
+    bad_id = np.flatnonzero(~id_ok & ~id_blank)
+    problems.add(first[bad_id], "Id", [
+        "is in scientific notation (a spreadsheet rounded it), so the exact Shopify Id is lost; "
+        "export the orders again from Shopify" if re.search(r"\d[eE][+-]?\d+$", v)
+        else "is not a Shopify order Id (digits only)"
+        for v in ids.take(pa.array(bad_id, pa.int64())).to_pylist()])
+    id_series = pd.Series(ids.to_pylist(), dtype=object)
+    dup_id = id_series[id_ok & id_series.duplicated(keep=False).to_numpy()]
+    for _, group in dup_id.groupby(dup_id, sort=False):
+        others = ", ".join(order_name_list[g] for g in group.index)
+        problems.add(first[group.index.to_numpy()], "Id",
+                     f"the same Id is on more than one order ({others}), so none of them is "
+                     "taken")
+    match_key = pc.if_else(pa.array(id_blank),
+                           pc.binary_join_element_wise(pa.scalar("name:"), order_names, ""),
+                           ids)
+
+    null = pa.scalar(None, pa.string())
+    email = firsts("Email")
+    phone = _first_nonblank(*(firsts(c) for c in _PHONE_COLUMNS))
+    phone_text = pc.fill_null(phone, "")
+    phone_digits = pc.replace_substring_regex(phone_text, r"\D", "")
+    phone_key = pc.if_else(pc.starts_with(phone_text, "+"),
+                           pc.binary_join_element_wise(pa.scalar("+"), phone_digits, ""),
+                           phone_digits)
+    person = _first_nonblank(firsts("Billing Name"), firsts("Shipping Name"))
+    person_key = pc.utf8_lower(
+        pc.replace_substring_regex(pc.fill_null(person, ""), r"\s+", " "))
+    customer_key = pc.if_else(
+        pc.greater(pc.utf8_length(email), 0),
+        pc.binary_join_element_wise(pa.scalar("email:"), pc.utf8_lower(email), ""),
+        pc.if_else(
+            pc.greater(pc.utf8_length(phone_digits), 0),
+            pc.binary_join_element_wise(pa.scalar("phone:"), phone_key, ""),
+            pc.if_else(pc.greater(pc.utf8_length(person_key), 0),
+                       pc.binary_join_element_wise(pa.scalar("name:"), person_key, ""), null)))
+
+    orders: dict[str, pa.Array] = {
+        "match_key": match_key,
+        "external_id": _nz(ids),
+        "name": order_names,
+        "customer_key": customer_key,
+        "customer_name": pc.coalesce(person, _nz(email)),
+        "email": _nz(email),
+        "phone": phone,
+        "accepts_marketing": pc.is_in(pc.utf8_lower(firsts("Accepts Marketing")),
+                                      pa.array(["yes", "true"])),
+    }
+    for out, column in _ORDER_TEXT.items():
+        text = _nz(firsts(column))
+        orders[out] = pc.utf8_lower(text) if out.endswith("_status") else text
+    for out, column in _ORDER_MONEY.items():
+        if not cols.has(column):
+            orders[out] = pa.nulls(len(first), pa.string())
+            continue
+        orders[out], bad, reasons = _money(firsts(column), blank_as_zero=True)
+        problems.add(first[bad], column, reasons)
+    orders["shipping_address"] = _join_nonblank([firsts(c) for c in _ADDRESS_COLUMNS], ", ")
+    orders["first_row"] = pa.array(row_numbers[first], pa.int64())
+
+    ctx = _DateContext(shop_tz=shop_tz, delimiter=delimiter)
+    dates = {}
+    for out, column in _ORDER_DATES.items():
+        dates[out], bad, reasons = _instants(firsts(column), column, ctx)
+        problems.add(first[bad], column, reasons)
+    notes.extend(ctx.notes)
+
+    # --- line items: every row is one
+    if cols.has("Lineitem quantity"):
+        quantity, bad = _quantity(cols.get("Lineitem quantity"))
+        problems.add(bad, "Lineitem quantity", "is not a quantity (a whole number of 1 or more)")
+    else:
+        quantity = np.ones(n, np.int64)
+    if cols.has("Lineitem price"):
+        price, bad, reasons = _money(cols.get("Lineitem price"), blank_as_zero=False)
+        problems.add(bad, "Lineitem price", reasons)
+    else:
+        price = pa.nulls(n, pa.string())
+    titles = cols.get("Lineitem name")
+    options, ring_sizes = _describe_titles(titles)
+    flag = pc.utf8_lower(cols.get("Lineitem requires shipping"))
+    requires_shipping = pc.if_else(
+        pc.is_in(flag, pa.array(["true", "yes"])), True,
+        pc.if_else(pc.is_in(flag, pa.array(["false", "no"])), False,
+                   pa.scalar(None, pa.bool_())))
+    lines = {
+        "match_key": match_key.take(pa.array(gid, pa.int64())),
+        "line_no": pa.array(np.arange(n) - first[gid] + 1, pa.int64()),
+        "title": _nz(titles),
+        "quantity": pa.array(quantity, pa.int64()),
+        "price": price,
+        "sku": _nz(cols.get("Lineitem sku")),
+        "vendor": _nz(cols.get("Vendor")),
+        "requires_shipping": requires_shipping,
+        "fulfillment_status": pc.utf8_lower(_nz(cols.get("Lineitem fulfillment status"))),
+        "ring_size_text": ring_sizes,
+        "options": options,
+        "row_number": pa.array(row_numbers, pa.int64()),
+    }
+
+    # --- leave out every order with a problem, whole
+    bad_groups = np.zeros(len(first), bool)
+    bad_groups[gid[problems.bad_rows()]] = True
+    good_groups = np.flatnonzero(~bad_groups)
+    good_rows = pa.array(np.flatnonzero(~bad_groups[gid]), pa.int64())
+    orders_table = pa.table(orders)
+    lines_table = pa.table(lines)
+    if bad_groups.any():
+        orders_table = orders_table.take(pa.array(good_groups, pa.int64()))
+        lines_table = lines_table.take(good_rows)
+    orders_df = orders_table.to_pandas()
+    for out, series in dates.items():
+        orders_df[out] = series.take(good_groups).reset_index(drop=True)
+    lines_df = lines_table.to_pandas()
+    lines_df["requires_shipping"] = pd.array(
+        lines_table.column("requires_shipping").to_pylist(), dtype="boolean")
+
+    return ParsedExport(
+        source=OrderSource.SHOPIFY.value,
+        file_name=file_name,
+        orders=orders_df[ORDER_COLUMNS],
+        lines=lines_df[LINE_COLUMNS],
+        problems=[RowProblem(file_name=file_name, row_number=int(row_numbers[pos]),
+                             column=column, value=value, reason=reason,
+                             order_name=order_of(pos))
+                  for pos, column, value, reason in sorted(problems.items,
+                                                           key=lambda item: item[0])],
+        notes=notes,
+        row_count=row_count,
+    )

@@ -1,0 +1,120 @@
+"""What every page shares: the process's database connection, this run's cursor, the person
+at the screen, and small display helpers. Not a page itself (st.navigation lists the pages).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from storage import db, queries
+from storage.unit_of_work import UnitOfWork
+from workflow.errors import AtelierError, DatabaseBusy
+from workflow.lifecycle import STAGES
+from workflow.model import Actor
+from workflow.services import actor_for
+
+JOB_PAGE = "pages/job.py"
+BOARD_PAGE = "pages/board.py"
+
+
+@st.cache_resource(show_spinner=False)
+def _connection(path: str) -> duckdb.DuckDBPyConnection:
+    # One connection per process (GUIDE.md §3); every script run takes a cursor of it.
+    return db.connect(path)
+
+
+def database_file() -> Path:
+    return db.database_path()
+
+
+def files_dir() -> Path:
+    """Where design files are kept: `files/` beside the database file (data/files by default)."""
+    return database_file().parent / "files"
+
+
+def open_cursor() -> duckdb.DuckDBPyConnection:
+    """This script run's cursor; shows the remedy and stops when another program holds the
+    database file."""
+    try:
+        con = _connection(str(database_file()))
+    except DatabaseBusy as exc:
+        st.error(str(exc))
+        st.stop()
+    previous = st.session_state.get("_cursor")
+    if previous is not None:
+        try:
+            previous.close()
+        except duckdb.Error:
+            pass
+    cur = db.cursor(con)
+    st.session_state["_cursor"] = cur
+    return cur
+
+
+def cursor() -> duckdb.DuckDBPyConnection:
+    """The cursor opened for this run by the entry script (or a new one)."""
+    cur = st.session_state.get("_cursor")
+    return cur if cur is not None else open_cursor()
+
+
+def uow() -> UnitOfWork:
+    """A new unit of work on this run's cursor, for one service call."""
+    return UnitOfWork(cursor())
+
+
+def current_actor() -> Actor | None:
+    """The staff member picked on entry, or None before anyone has been picked."""
+    staff_id = st.session_state.get("staff_id")
+    if staff_id is None:
+        return None
+    try:
+        return actor_for(cursor(), int(staff_id))
+    except AtelierError:
+        st.session_state.pop("staff_id", None)
+        return None
+
+
+def require_actor() -> Actor:
+    actor = current_actor()
+    if actor is None:
+        st.warning("Pick who you are on the sign-in page first.")
+        st.stop()
+    return actor
+
+
+def shop_tz() -> str:
+    return queries.setting(cursor(), "shop_tz")
+
+
+def local_time(ts, fmt: str = "%d %b %Y %H:%M") -> str:
+    """A stored UTC instant shown in the shop's zone; "" for none."""
+    if ts is None or (isinstance(ts, float) and pd.isna(ts)) or ts is pd.NaT:
+        return ""
+    if not isinstance(ts, datetime):
+        ts = pd.Timestamp(ts).to_pydatetime()
+    return ts.astimezone(ZoneInfo(shop_tz())).strftime(fmt)
+
+
+def stage_label(state: str | None) -> str:
+    return STAGES.get(state or "", state or "")
+
+
+def money(amount, currency: str) -> str:
+    if amount is None:
+        return ""
+    return f"{currency} {amount:,.2f}"
+
+
+def open_job(job_number: str) -> None:
+    """Go to the job page for `job_number` (it stays in the URL, so it can be bookmarked)."""
+    st.switch_page(JOB_PAGE, query_params={"job": job_number})
+
+
+def show_error(exc: Exception) -> None:
+    st.error(str(exc))

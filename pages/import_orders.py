@@ -1,0 +1,91 @@
+"""Import a Shopify "Export orders" CSV: preview what would change, then import."""
+
+import hashlib
+
+import pandas as pd
+import streamlit as st
+
+from connectors.shopify import NotAnOrdersExport, parse_orders_export
+from pages import common
+from storage import queries
+from workflow.errors import AtelierError
+from workflow.import_service import import_orders, preview_import, problems_csv
+
+actor = common.require_actor()
+cur = common.cursor()
+st.title("Import Shopify orders")
+st.caption("In Shopify: Orders → Export → All orders → CSV for Excel, Numbers or other "
+           "spreadsheet programs. Importing the same file again changes nothing; orders that "
+           "changed in Shopify are updated, and jobs already in work are never touched.")
+
+upload = st.file_uploader("Orders export (CSV)", type=["csv"], key="shopify_file")
+if upload is None:
+    st.subheader("Earlier imports")
+    st.dataframe(queries.import_batches(cur), hide_index=True, width="stretch")
+    st.stop()
+
+data = upload.getvalue()
+digest = hashlib.sha256(data).hexdigest()
+if st.session_state.get("import_digest") != digest:
+    try:
+        parsed = parse_orders_export(data, file_name=upload.name,
+                                     shop_tz=queries.setting(cur, "shop_tz"))
+    except (NotAnOrdersExport, AtelierError, ValueError) as exc:
+        st.error(str(exc))
+        st.stop()
+    st.session_state["import_parsed"] = parsed
+    st.session_state["import_digest"] = digest
+    st.session_state.pop("import_done", None)
+parsed = st.session_state["import_parsed"]
+
+done = st.session_state.get("import_done")
+if done is not None:
+    st.success(done)
+    st.stop()
+
+preview = preview_import(common.uow(), parsed)
+s = preview.summary
+st.subheader("Preview: nothing is saved until you import")
+m = st.columns(5)
+m[0].metric("New orders", s.orders_created)
+m[1].metric("New jobs", s.jobs_created)
+m[2].metric("Changed orders", s.orders_updated)
+m[3].metric("Unchanged orders", s.orders_unchanged)
+m[4].metric("Rows that can't be read", s.rows_rejected)
+for note in preview.notes:
+    st.info(note)
+if preview.new_orders:
+    with st.expander(f"New orders ({len(preview.new_orders)})"):
+        st.write(", ".join(preview.new_orders))
+if preview.changed_orders:
+    with st.expander(f"Changed orders ({len(preview.changed_orders)})", expanded=True):
+        st.dataframe(pd.DataFrame([{"order": n, "changed fields": ", ".join(f)}
+                                   for n, f in s.changed_fields.items()]),
+                     hide_index=True, width="stretch")
+if preview.unchanged_orders:
+    with st.expander(f"Unchanged orders ({len(preview.unchanged_orders)})"):
+        st.write(", ".join(preview.unchanged_orders))
+if preview.problems:
+    st.warning(f"{len(preview.problems)} rows can't be read; their orders are left out "
+               "(never half an order). Everything else can be imported.")
+    st.dataframe(pd.DataFrame([{"row": p.row_number, "order": p.order_name, "column": p.column,
+                                "value": p.value, "reason": p.reason}
+                               for p in preview.problems]),
+                 hide_index=True, width="stretch")
+    st.download_button("Download the rejected rows (CSV)", problems_csv(preview.problems),
+                       file_name=f"rejected-{upload.name}", key="dl_rejected")
+
+if s.nothing_changed:
+    st.info("Every order in this file is already up to date: importing records only that "
+            "the file was read.")
+if st.button("Import", type="primary", key="do_import"):
+    bar = st.progress(0.0, text="Starting")
+    try:
+        summary = import_orders(common.uow(), parsed, actor,
+                                lead_time_days=int(queries.setting(cur, "lead_time_days")),
+                                progress=lambda f, msg: bar.progress(f, text=msg))
+    except AtelierError as exc:
+        common.show_error(exc)
+    else:
+        st.session_state["import_done"] = f"Imported {upload.name}: {summary.sentence()}"
+        st.rerun()

@@ -1,0 +1,44 @@
+"""The shop's people and its workflow: add staff, see the lifecycle as a diagram, settings."""
+
+import streamlit as st
+
+from pages import common
+from storage import queries
+from workflow import lifecycle
+from workflow.errors import AtelierError
+from workflow.model import Role
+from workflow.services import add_staff
+
+actor = common.require_actor()
+cur = common.cursor()
+st.title("Staff and workflow")
+
+st.subheader("Staff")
+st.dataframe(queries.staff(cur, active_only=False), hide_index=True, width="stretch")
+if actor.is_manager:
+    with st.form("add_staff", clear_on_submit=True):
+        c1, c2 = st.columns(2)
+        name = c1.text_input("Name", key="new_staff_name")
+        role = c2.selectbox("Role", [r.value for r in Role], key="new_staff_role",
+                            format_func=lambda r: r.replace("_", " "))
+        if st.form_submit_button("Add staff member"):
+            try:
+                add_staff(common.uow(), name, role, actor)
+                st.success(f"{name} added.")
+            except AtelierError as exc:
+                common.show_error(exc)
+else:
+    st.caption("Only a manager can add staff.")
+
+st.subheader("The lifecycle of a job")
+st.caption("Generated from the same table that decides which moves are allowed.")
+st.code(lifecycle.mermaid(), language="mermaid")
+rows = [{"action": t.label, "trigger": t.trigger, "from": lifecycle.STAGES[t.source],
+         "to": lifecycle.STAGES[t.dest], "needs": ", ".join(t.guards) or "—"}
+        for t in lifecycle.TRANSITIONS if t.trigger not in ("hold", "resume", "cancel")]
+st.dataframe(rows, hide_index=True, width="stretch")
+st.caption("Any open stage can also be put on hold (and resumed where it was) or cancelled "
+           "with a reason.")
+
+st.subheader("Settings")
+st.json(queries.all_settings(cur))

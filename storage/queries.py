@@ -1,0 +1,270 @@
+"""Read queries for the pages. Nothing here writes.
+
+Times come back as UTC instants; "days" for people are counted in the shop's zone
+(`timezone(shop_tz, ts)::DATE`, GUIDE.md §3). The board reads open jobs only, so its cost follows
+open work, not history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+
+from storage import repositories
+from workflow.lifecycle import CLOSED_STATES, OPEN_STATES
+
+DEFAULT_SETTINGS = {
+    "shop_name": "Atelier workshop",
+    "shop_tz": "America/New_York",
+    "currency": "USD",
+    "lead_time_days": "21",
+}
+
+
+def setting(con, key: str) -> str:
+    """A shop setting, or its default (see `DEFAULT_SETTINGS`)."""
+    row = con.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
+    return row[0] if row else DEFAULT_SETTINGS[key]
+
+
+def all_settings(con) -> dict[str, str]:
+    values = dict(DEFAULT_SETTINGS)
+    values.update(dict(con.execute("SELECT key, value FROM settings").fetchall()))
+    return values
+
+
+def is_empty(con) -> bool:
+    """True when there are no orders and no staff: a new shop (the app offers demo data)."""
+    row = con.execute("SELECT (SELECT count(*) FROM orders) + (SELECT count(*) FROM staff)"
+                      ).fetchone()
+    return row[0] == 0
+
+
+def staff(con, *, active_only: bool = True) -> pd.DataFrame:
+    """Staff as a frame: id, name, role, active."""
+    where = "WHERE active" if active_only else ""
+    return con.execute(f"SELECT id, name, role, active FROM staff {where} ORDER BY name").df()
+
+
+def today(con, shop_tz: str) -> date:
+    return con.execute("SELECT CAST(timezone(?, now()) AS DATE)", [shop_tz]).fetchone()[0]
+
+
+@dataclass
+class BoardFilter:
+    """The board's filters. `stages` empty means every open stage."""
+
+    stages: tuple[str, ...] = ()
+    assignee_id: int | None = None
+    overdue: bool = False
+    due_this_week: bool = False
+    rush: bool = False
+    search: str = ""
+
+
+BOARD_COLUMNS = ["id", "job_number", "state", "held_from", "piece", "promised_date", "rush",
+                 "assignee_id", "assignee", "customer", "email", "order_name", "version",
+                 "days_in_stage", "overdue", "cancelled_in_shopify"]
+
+
+def board_jobs(con, flt: BoardFilter, shop_tz: str, closed_limit: int = 200) -> pd.DataFrame:
+    """Jobs for the board, most urgent first within each stage.
+
+    Open stages are read whole (they are the day's work); a closed stage asked for in
+    `flt.stages` gives its latest `closed_limit` jobs. Urgency: rush, then overdue, then the
+    nearest promised date, then the longest in the stage. "Due this week" is the next 7 days.
+    """
+    open_wanted = [s for s in (flt.stages or OPEN_STATES) if s in OPEN_STATES]
+    closed_wanted = [s for s in flt.stages if s in CLOSED_STATES]
+    where, params = [], {"tz": shop_tz}
+    if flt.assignee_id is not None:
+        where.append("j.assignee_id = $assignee")
+        params["assignee"] = flt.assignee_id
+    if flt.overdue:
+        where.append("j.promised_date < CAST(timezone($tz, now()) AS DATE)")
+    if flt.due_this_week:
+        where.append("j.promised_date BETWEEN CAST(timezone($tz, now()) AS DATE)"
+                     " AND CAST(timezone($tz, now()) AS DATE) + 7")
+    if flt.rush:
+        where.append("j.rush")
+    if flt.search.strip():
+        where.append("(o.name ILIKE $q OR c.name ILIKE $q OR c.email ILIKE $q"
+                     " OR j.job_number ILIKE $q)")
+        params["q"] = f"%{flt.search.strip()}%"
+    extra = "".join(f" AND {w}" for w in where)
+    select = """
+        SELECT j.id, j.job_number, j.state, j.held_from, j.piece, j.promised_date, j.rush,
+               j.assignee_id, s.name AS assignee, c.name AS customer, c.email,
+               o.name AS order_name, j.version,
+               date_diff('day', CAST(timezone($tz, j.stage_entered_at) AS DATE),
+                         CAST(timezone($tz, now()) AS DATE)) AS days_in_stage,
+               coalesce(j.promised_date < CAST(timezone($tz, now()) AS DATE), false)
+                   AS overdue,
+               (o.cancelled_at IS NOT NULL) AS cancelled_in_shopify
+          FROM jobs j
+          JOIN orders o ON o.id = j.order_id
+          LEFT JOIN customers c ON c.id = o.customer_id
+          LEFT JOIN staff s ON s.id = j.assignee_id"""
+    order = """ ORDER BY j.rush DESC, overdue DESC, j.promised_date ASC NULLS LAST,
+                         j.stage_entered_at ASC, j.id"""
+    frames = []
+    if open_wanted:
+        p = dict(params, states=open_wanted)
+        frames.append(con.execute(
+            f"{select} WHERE j.state IN (SELECT unnest($states)){extra}{order}", p).df())
+    for state in closed_wanted:
+        p = dict(params, state=state, lim=closed_limit)
+        frames.append(con.execute(
+            f"{select} WHERE j.state = $state{extra} ORDER BY j.stage_entered_at DESC"
+            " LIMIT $lim", p).df())
+    if not frames:
+        return pd.DataFrame(columns=BOARD_COLUMNS)
+    frames = [f for f in frames if not f.empty] or frames[:1]
+    board = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return _nulls_as_none(board)
+
+
+def _nulls_as_none(frame: pd.DataFrame) -> pd.DataFrame:
+    """Missing values as None (not NaN/NA), so pages can test them with `if value`."""
+    return frame.astype(object).where(frame.notna(), None)
+
+
+def stage_counts(con) -> dict[str, int]:
+    """Open jobs per stage (closed stages are not counted here: they grow forever)."""
+    rows = con.execute("SELECT state, count(*) FROM jobs WHERE state IN (SELECT unnest(?))"
+                       " GROUP BY state", [list(OPEN_STATES)]).fetchall()
+    return {s: 0 for s in OPEN_STATES} | dict(rows)
+
+
+def _record(con, sql: str, params) -> dict | None:
+    cur = con.execute(sql, params)
+    row = cur.fetchone()
+    if row is None:
+        return None
+    return dict(zip([d[0] for d in cur.description], row, strict=True))
+
+
+def job_detail(con, job_id: int) -> dict | None:
+    """One job with its order, customer and assignee, and the order's balance due."""
+    return _record(con, """
+        SELECT j.*, o.name AS order_name, o.source AS order_source, o.currency, o.total,
+               o.financial_status, o.fulfillment_status, o.placed_at, o.cancelled_at,
+               o.notes AS order_notes, o.note_attributes, o.shipping_address,
+               o.refunded_amount,
+               o.total - coalesce((SELECT sum(p.amount) FROM payments p
+                                   WHERE p.order_id = o.id), 0) AS balance_due,
+               c.id AS customer_id, c.name AS customer, c.email, c.phone, c.preferred_channel,
+               c.marketing_consent,
+               a.name AS assignee, b.name AS last_bench_jeweler
+          FROM jobs j JOIN orders o ON o.id = j.order_id
+          LEFT JOIN customers c ON c.id = o.customer_id
+          LEFT JOIN staff a ON a.id = j.assignee_id
+          LEFT JOIN staff b ON b.id = j.last_bench_jeweler_id
+         WHERE j.id = ?""", [job_id])
+
+
+def job_id_by_number(con, job_number: str) -> int | None:
+    row = con.execute("SELECT id FROM jobs WHERE upper(job_number) = upper(?)",
+                      [job_number.strip()]).fetchone()
+    return int(row[0]) if row else None
+
+
+def jobs_of_order(con, order_id: int) -> pd.DataFrame:
+    return con.execute("""SELECT id, job_number, piece, state FROM jobs WHERE order_id = ?
+                          ORDER BY id""", [order_id]).df()
+
+
+def order_lines(con, order_id: int) -> pd.DataFrame:
+    return con.execute("""SELECT line_no, title, sku, quantity, price FROM order_lines
+                          WHERE order_id = ? ORDER BY line_no""", [order_id]).df()
+
+
+def payments(con, order_id: int) -> pd.DataFrame:
+    return con.execute("""SELECT taken_at, amount, currency, method, source, taken_by, note
+                          FROM payments WHERE order_id = ? ORDER BY taken_at, id""",
+                       [order_id]).df()
+
+
+def design_versions(con, job_id: int) -> pd.DataFrame:
+    return con.execute("""
+        SELECT d.version_no, d.file_name, d.file_path, d.media_type, d.size_bytes, d.sha256,
+               d.note, d.uploaded_by, d.uploaded_at,
+               (SELECT dd.decision FROM design_decisions dd WHERE dd.design_version_id = d.id
+                 ORDER BY dd.decided_at DESC, dd.id DESC LIMIT 1) AS decision
+          FROM design_versions d WHERE d.job_id = ? ORDER BY d.version_no DESC""",
+                       [job_id]).df()
+
+
+def design_decisions(con, job_id: int) -> pd.DataFrame:
+    return con.execute("""SELECT version_no, decision, channel, decided_at, taken_by,
+                                 customer_words FROM design_decisions WHERE job_id = ?
+                          ORDER BY decided_at DESC, id DESC""", [job_id]).df()
+
+
+def qc_checks(con, job_id: int) -> pd.DataFrame:
+    return con.execute("""SELECT signed_at, signed_by, all_passed, checklist, note
+                          FROM qc_checks WHERE job_id = ? ORDER BY signed_at DESC, id DESC""",
+                       [job_id]).df()
+
+
+def timeline(con, job_id: int) -> pd.DataFrame:
+    """The job's story, newest first: stage moves (history), edits, designs, approvals, QC,
+    notes, payments on its order and the customer messages queued (audit and outbox rows).
+
+    Columns: changed_at (UTC), actor, kind, text.
+    """
+    return con.execute("""
+        SELECT changed_at, actor, 'stage' AS kind,
+               coalesce(from_state, '(start)') || ' → ' || to_state
+               || ' (' || trigger || ')' || coalesce(': ' || note, '') AS text
+          FROM job_status_history WHERE job_id = $id
+        UNION ALL
+        SELECT changed_at, actor, split_part(action, '.', 1) AS kind,
+               action || ' ' || coalesce(CAST(after AS VARCHAR), '')
+               || coalesce(' (was ' || CAST(before AS VARCHAR) || ')', '') AS text
+          FROM audit_log
+         WHERE entity = 'job' AND entity_id = $id
+           AND action NOT IN (SELECT 'job.' || trigger FROM job_status_history
+                              WHERE job_id = $id)
+           AND action NOT IN ('job.create', 'job.import', 'job.note')
+        UNION ALL
+        SELECT created_at, author, 'note', body FROM job_notes WHERE job_id = $id
+        UNION ALL
+        SELECT a.changed_at, a.actor, 'payment', a.action || ' ' || CAST(a.after AS VARCHAR)
+          FROM audit_log a JOIN jobs j ON j.order_id = a.entity_id
+         WHERE j.id = $id AND a.entity = 'order' AND a.action LIKE 'payment.%'
+        UNION ALL
+        SELECT created_at, 'Atelier', 'message',
+               'Customer message queued (' || channel || ', ' || stage || '): ' || status
+          FROM notification_outbox WHERE job_id = $id
+        ORDER BY 1 DESC""", {"id": job_id}).df()
+
+
+def outbox_for_job(con, job_id: int) -> pd.DataFrame:
+    return con.execute("""SELECT created_at, stage, channel, status, attempts
+                          FROM notification_outbox WHERE job_id = ? ORDER BY id""",
+                       [job_id]).df()
+
+
+def import_batches(con, limit: int = 20) -> pd.DataFrame:
+    """The latest import batches, newest first."""
+    return con.execute("""SELECT id, created_at, source, file_name, actor, rows_read,
+                                 orders_created, orders_updated, orders_unchanged,
+                                 jobs_created, customers_created, rows_rejected, summary
+                          FROM import_batch ORDER BY id DESC LIMIT ?""", [limit]).df()
+
+
+def counts(con) -> dict[str, int]:
+    """Totals for headers and tests: orders, jobs, customers, staff."""
+    row = con.execute("""SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM jobs),
+                                (SELECT count(*) FROM customers), (SELECT count(*) FROM staff)
+                      """).fetchone()
+    return dict(zip(["orders", "jobs", "customers", "staff"], row, strict=True))
+
+
+def job_facts(con, job_id: int, *, actor_is_manager: bool = False):
+    """The facts the lifecycle's guards read for one job (for showing allowed actions)."""
+    return repositories.job_facts(repositories.get_job(con, job_id),
+                                  actor_is_manager=actor_is_manager)

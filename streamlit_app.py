@@ -1,0 +1,40 @@
+"""Atelier's entry point: `streamlit run streamlit_app.py`.
+
+Opens the database (DuckDB file, `ATELIER_DB` or data/atelier.duckdb), asks who is at the screen,
+and lists the pages. Pages left out of the list cannot be opened by URL.
+"""
+
+import streamlit as st
+
+from pages import common
+
+st.set_page_config(page_title="Atelier", page_icon="💍", layout="wide")
+
+common.open_cursor()
+actor = common.current_actor()
+
+sign_in = st.Page("pages/sign_in.py", title="Who's at the screen", icon=":material/badge:")
+if actor is None:
+    pages = [sign_in]
+else:
+    pages = {
+        "Workshop": [
+            st.Page("pages/board.py", title="Board", icon=":material/view_kanban:",
+                    default=True),
+            st.Page("pages/job.py", title="Job", icon=":material/diamond:"),
+            st.Page("pages/new_order.py", title="New walk-in order",
+                    icon=":material/add_shopping_cart:"),
+        ],
+        "Data": [
+            st.Page("pages/import_orders.py", title="Import Shopify orders",
+                    icon=":material/upload_file:"),
+        ],
+        "Shop": [
+            st.Page("pages/staff.py", title="Staff and workflow", icon=":material/group:"),
+            sign_in,
+        ],
+    }
+    with st.sidebar:
+        st.caption(f"Signed in as **{actor.name}** ({actor.role.replace('_', ' ')})")
+
+st.navigation(pages).run()

@@ -1,0 +1,147 @@
+"""The real Shopify exports in ../shared/samples import with exact counts, and importing one
+twice changes nothing but the batch record."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from connectors.shopify import parse_orders_export
+from storage.db import connect, cursor
+from storage.unit_of_work import UnitOfWork
+from workflow.import_service import import_orders, preview_import
+from workflow.model import SYSTEM_IMPORT
+
+SAMPLES = ["jewelry_store_pkr_2026.csv", "dev_store_eur_2025.csv", "dev_store_inr_2025.csv"]
+
+
+def count_from_file(path: Path) -> dict[str, int]:
+    """Orders, line items and customers counted with the stdlib, independently of the app.
+
+    A customer is known by email, else phone, else billing (or shipping) name, as the import
+    says; order-level columns are read from an order's first row only.
+    """
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    first_rows: dict[str, dict] = {}
+    for row in rows:
+        first_rows.setdefault(row["Name"], row)
+    customers = set()
+    for row in first_rows.values():
+        email = row["Email"].strip().lower()
+        phone = "".join(ch for ch in (row.get("Phone") or row.get("Billing Phone") or
+                                      row.get("Shipping Phone") or "").lstrip("'")
+                        if ch.isdigit() or ch == "+")
+        name = (row["Billing Name"] or row["Shipping Name"]).strip().lower()
+        if email:
+            customers.add(f"email:{email}")
+        elif phone:
+            customers.add(f"phone:{phone}")
+        elif name:
+            customers.add(f"name:{name}")
+    return {"orders": len(first_rows), "jobs": len(rows), "customers": len(customers)}
+
+
+@pytest.fixture
+def db(tmp_path):
+    con = connect(tmp_path / "atelier.duckdb")
+    cur = cursor(con)
+    yield cur
+    cur.close()
+    con.close()
+
+
+def table_counts(cur) -> dict[str, int]:
+    return {t: cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("orders", "jobs", "customers", "order_lines", "job_status_history",
+                      "audit_log", "payments", "import_batch")}
+
+
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_a_real_export_imports_with_exact_counts_and_twice_changes_nothing(db, samples_dir,
+                                                                           sample):
+    path = samples_dir / "shopify" / sample
+    expected = count_from_file(path)
+    parsed = parse_orders_export(path)
+    assert parsed.problems == []
+
+    first = import_orders(UnitOfWork(db), parsed, SYSTEM_IMPORT)
+    counts = table_counts(db)
+    assert (first.orders_created, first.jobs_created, first.customers_created) == (
+        expected["orders"], expected["jobs"], expected["customers"])
+    assert counts["orders"] == expected["orders"]
+    assert counts["jobs"] == expected["jobs"]
+    assert counts["customers"] == expected["customers"]
+    # one history row and one audit row per job; one audit row per order and per customer
+    assert counts["job_status_history"] == expected["jobs"]
+    assert counts["audit_log"] == expected["jobs"] + expected["orders"] + expected["customers"]
+
+    second = import_orders(UnitOfWork(db), parse_orders_export(path), SYSTEM_IMPORT)
+    after = table_counts(db)
+    assert second.nothing_changed
+    assert second.orders_unchanged == expected["orders"]
+    assert second.sentence().startswith("Nothing changed")
+    assert after == counts | {"import_batch": 2}
+    batch = db.execute("SELECT orders_created, orders_updated, jobs_created, summary "
+                       "FROM import_batch WHERE id = ?", [second.batch_id]).fetchone()
+    assert batch[:3] == (0, 0, 0) and batch[3].startswith("Nothing changed")
+
+
+def test_the_file_counts_match_the_samples_readme(samples_dir):
+    # ../shared/samples/README.md: 140, 19 and 51 orders; 182, 40 and 121 rows
+    got = {s: count_from_file(samples_dir / "shopify" / s) for s in SAMPLES}
+    assert [(g["orders"], g["jobs"]) for g in got.values()] == [(140, 182), (19, 40), (51, 121)]
+
+
+def test_preview_writes_nothing_and_matches_the_import(db, samples_dir):
+    path = samples_dir / "shopify" / "dev_store_eur_2025.csv"
+    parsed = parse_orders_export(path)
+    before = table_counts(db)
+    preview = preview_import(UnitOfWork(db), parsed)
+    assert table_counts(db) == before
+    assert len(preview.new_orders) == 19 and preview.summary.jobs_created == 40
+    done = import_orders(UnitOfWork(db), parsed, SYSTEM_IMPORT)
+    assert (done.orders_created, done.jobs_created) == (19, 40)
+
+
+def edited_copy(src: Path, dst: Path, order_name: str, column: str, value: str) -> None:
+    with src.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    header = rows[0]
+    name_at, col_at = header.index("Name"), header.index(column)
+    for row in rows[1:]:
+        if row[name_at] == order_name:
+            row[col_at] = value
+            break  # the order's first row holds its order-level fields
+    with dst.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+
+
+def test_a_reimport_updates_only_the_changed_order_and_audits_before_and_after(db, samples_dir,
+                                                                               tmp_path):
+    src = samples_dir / "shopify" / "dev_store_eur_2025.csv"
+    import_orders(UnitOfWork(db), parse_orders_export(src), SYSTEM_IMPORT)
+    name = db.execute("SELECT name FROM orders ORDER BY id LIMIT 1").fetchone()[0]
+    old_status = db.execute("SELECT financial_status FROM orders WHERE name = ?",
+                            [name]).fetchone()[0]
+    jobs_before = db.execute("SELECT id, state, version FROM jobs ORDER BY id").fetchall()
+    edited = tmp_path / "edited.csv"
+    edited_copy(src, edited, name, "Financial Status", "partially_refunded")
+
+    summary = import_orders(UnitOfWork(db), parse_orders_export(edited), SYSTEM_IMPORT)
+    assert (summary.orders_created, summary.orders_updated, summary.orders_unchanged) == (
+        0, 1, 18)
+    assert summary.changed_fields == {name: ["financial_status"]}
+    rows = db.execute("SELECT before, after, actor, import_batch_id FROM audit_log "
+                      "WHERE action = 'order.update'").fetchall()
+    assert len(rows) == 1
+    before, after, actor, batch = rows[0]
+    assert json.loads(before) == {"financial_status": old_status}
+    assert json.loads(after) == {"financial_status": "partially_refunded"}
+    assert actor == SYSTEM_IMPORT.name and batch == summary.batch_id
+    # the workshop owns the jobs: a re-import never touches them
+    assert db.execute("SELECT id, state, version FROM jobs ORDER BY id").fetchall() == \
+        jobs_before

@@ -1,0 +1,387 @@
+"""Storing a parsed order export: preview, then import, set-based in one transaction.
+
+Any source that yields a `ParsedExport` (Shopify today, the old spreadsheets next) goes through
+here: the same preview, row problems and import batch record. Orders are matched by
+(source, match_key): Shopify's `Id`, or the order name where the file has none, so importing the
+same file twice changes nothing and says so.
+
+Shopify owns the order's fields (payment, fulfillment, totals, addresses, cancellation); the
+workshop owns the jobs. A re-import updates the first and never the second.
+
+Bulk work is set-based (GUIDE.md §3): the parsed frames are registered with DuckDB and moved with
+`INSERT ... SELECT`; only orders whose fields changed are diffed row by row for the audit log.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from storage import repositories as repo
+from storage.unit_of_work import UnitOfWork
+from workflow.errors import InvalidInput
+from workflow.model import Actor, ImportSummary, ParsedExport, RowProblem
+from workflow.ring_size import parse_ring_size
+
+# Order fields Shopify owns: compared on re-import, updated and audited when they differ.
+SHOPIFY_ORDER_FIELDS = ("name", "financial_status", "fulfillment_status", "currency", "subtotal",
+                        "shipping", "taxes", "total", "refunded_amount", "placed_at",
+                        "cancelled_at", "notes", "note_attributes", "tags", "shipping_address",
+                        "source_name")
+_MONEY = ("subtotal", "shipping", "taxes", "total", "refunded_amount", "outstanding_balance")
+# Financial statuses that mean the money was taken (before any refund, which is its own column).
+_PAID = ("paid", "partially_refunded", "refunded")
+_DEAD = ("voided", "expired", "refunded")
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class ImportPreview:
+    """What an import would do, computed without writing anything.
+
+    `new_orders`, `changed_orders` (with `changed_fields`: name -> list of field names) and
+    `unchanged_orders` are lists of order names; `problems` the rows that can't be read.
+    """
+
+    summary: ImportSummary
+    new_orders: list[str] = field(default_factory=list)
+    changed_orders: list[str] = field(default_factory=list)
+    unchanged_orders: list[str] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _noop(_fraction: float, _message: str) -> None:
+    pass
+
+
+def _run(con, sql: str, params: dict) -> None:
+    """Execute with just the named parameters `sql` uses (DuckDB refuses extra ones)."""
+    con.execute(sql, {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)})
+
+
+def _prepared_lines(lines: pd.DataFrame) -> pd.DataFrame:
+    lines = lines.copy()
+    sizes = {}
+    for text in lines["ring_size_text"].dropna().unique():
+        try:
+            sizes[text] = parse_ring_size(str(text))
+        except InvalidInput:
+            sizes[text] = None
+    lines["ring_size_mm"] = [None if pd.isna(t) else sizes.get(t)
+                             for t in lines["ring_size_text"]]
+    lines["ring_size_mm"] = lines["ring_size_mm"].astype("object")
+    lines["ring_size_mm"] = [None if v is None else float(v) for v in lines["ring_size_mm"]]
+    return lines
+
+
+def _stage(con, parsed: ParsedExport, source: str) -> None:
+    """Load the parsed frames into temp tables `inc` (orders, matched to existing ones) and
+    `inc_lines`, deduplicating an order that appears twice in one file (first one wins)."""
+    orders = parsed.orders
+    lines = _prepared_lines(parsed.lines)
+    con.register("incoming_orders", orders)
+    con.register("incoming_lines", lines)
+    money = ", ".join(f"CAST(i.{m} AS DECIMAL(12,2)) AS {m}" for m in _MONEY)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE inc AS
+        SELECT i.match_key, i.external_id, i.name, i.customer_key, i.customer_name, i.email,
+               i.phone, coalesce(i.accepts_marketing, false) AS accepts_marketing,
+               i.financial_status, i.fulfillment_status, coalesce(i.currency, '') AS currency,
+               {money},
+               CAST(i.placed_at AS TIMESTAMPTZ) AS placed_at,
+               CAST(i.paid_at AS TIMESTAMPTZ) AS paid_at,
+               CAST(i.cancelled_at AS TIMESTAMPTZ) AS cancelled_at,
+               i.notes, i.note_attributes, i.tags, i.shipping_address, i.source_name,
+               i.payment_method, i.first_row, o.id AS existing_id
+          FROM incoming_orders i
+          LEFT JOIN orders o ON o.source = '{source}' AND o.match_key = i.match_key
+         QUALIFY row_number() OVER (PARTITION BY i.match_key ORDER BY i.first_row) = 1""")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE inc_lines AS
+        SELECT l.match_key, CAST(l.line_no AS INTEGER) AS line_no, l.title,
+               CAST(l.quantity AS INTEGER) AS quantity, CAST(l.price AS DECIMAL(12,2)) AS price,
+               l.sku, l.vendor, l.fulfillment_status, l.ring_size_text, l.options,
+               CAST(l.ring_size_mm AS DECIMAL(5,2)) AS ring_size_mm, i.existing_id
+          FROM incoming_lines l JOIN inc i USING (match_key)""")
+    con.unregister("incoming_orders")
+    con.unregister("incoming_lines")
+    distinct = " OR ".join(f"o.{f} IS DISTINCT FROM i.{f}" for f in SHOPIFY_ORDER_FIELDS)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE inc_changed AS
+        SELECT i.existing_id, i.name FROM inc i JOIN orders o ON o.id = i.existing_id
+         WHERE {distinct}""")
+
+
+def _diff_changed(con) -> dict[int, tuple[str, dict, dict]]:
+    """For each changed order: (name, before, after) of just the fields that differ."""
+    cols = ", ".join(f"o.{f} AS old_{f}, i.{f} AS new_{f}" for f in SHOPIFY_ORDER_FIELDS)
+    cur = con.execute(f"""SELECT i.existing_id, i.name, {cols} FROM inc i
+                          JOIN inc_changed c USING (existing_id)
+                          JOIN orders o ON o.id = i.existing_id ORDER BY i.first_row""")
+    names = [d[0] for d in cur.description]
+    out = {}
+    for row in cur.fetchall():
+        r = dict(zip(names, row, strict=True))
+        before, after = {}, {}
+        for f in SHOPIFY_ORDER_FIELDS:
+            if r[f"old_{f}"] != r[f"new_{f}"]:
+                before[f], after[f] = r[f"old_{f}"], r[f"new_{f}"]
+        out[r["existing_id"]] = (r["name"], before, after)
+    return out
+
+
+def _summary(con, parsed: ParsedExport) -> tuple[ImportSummary, ImportPreview]:
+    new_orders = [r[0] for r in con.execute(
+        "SELECT name FROM inc WHERE existing_id IS NULL ORDER BY first_row").fetchall()]
+    changed = _diff_changed(con)
+    unchanged = [r[0] for r in con.execute("""
+        SELECT name FROM inc WHERE existing_id IS NOT NULL
+           AND existing_id NOT IN (SELECT existing_id FROM inc_changed)
+         ORDER BY first_row""").fetchall()]
+    jobs_created = con.execute("""
+        SELECT count(*) FROM inc_lines l
+         WHERE l.existing_id IS NULL OR NOT EXISTS (
+               SELECT 1 FROM order_lines x WHERE x.order_id = l.existing_id
+                  AND x.line_no = l.line_no)""").fetchone()[0]
+    customers_created = con.execute("""
+        SELECT count(DISTINCT customer_key) FROM inc
+         WHERE existing_id IS NULL AND customer_key IS NOT NULL
+           AND customer_key NOT IN (SELECT customer_key FROM customers
+                                    WHERE customer_key IS NOT NULL)""").fetchone()[0]
+    summary = ImportSummary(
+        batch_id=None, orders_created=len(new_orders), orders_updated=len(changed),
+        orders_unchanged=len(unchanged), jobs_created=int(jobs_created),
+        customers_created=int(customers_created), rows_rejected=len(parsed.problems),
+        changed_fields={name: sorted(after) for name, _b, after in changed.values()})
+    preview = ImportPreview(summary=summary, new_orders=new_orders,
+                            changed_orders=[n for n, _b, _a in changed.values()],
+                            unchanged_orders=unchanged, problems=list(parsed.problems),
+                            notes=list(parsed.notes))
+    return summary, preview
+
+
+def preview_import(uow: UnitOfWork, parsed: ParsedExport, *, source: str = "shopify"
+                   ) -> ImportPreview:
+    """What importing `parsed` would create, update and leave as it is; writes nothing."""
+    with uow:
+        _stage(uow.con, parsed, source)
+        _summary_, preview = _summary(uow.con, parsed)
+        # leaving without commit() rolls the temp tables back with everything else
+    return preview
+
+
+def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
+                  source: str = "shopify", lead_time_days: int = 21,
+                  progress: Progress = _noop, now: datetime | None = None) -> ImportSummary:
+    """Store a parsed export in one transaction and record the import batch.
+
+    New orders get their customers (matched by `customer_key`), lines, payments known from the
+    export, and one job per line item; a job starts `new`, or `completed` when the line was
+    fulfilled, or `cancelled` when the order was cancelled, voided, expired or refunded before
+    it reached us. Changed orders get their Shopify-owned fields updated, each change audited
+    with before/after. Unchanged orders are not touched. Returns the batch's summary.
+    """
+    at = now or datetime.now(UTC)
+    with uow:
+        con = uow.con
+        progress(0.05, "Matching orders with the database")
+        _stage(con, parsed, source)
+        summary, _preview = _summary(con, parsed)
+        changed = _diff_changed(con)
+        batch_id = repo.insert_returning_id(con, """
+            INSERT INTO import_batch (source, file_name, actor, created_at, rows_read,
+                orders_created, orders_updated, orders_unchanged, jobs_created,
+                customers_created, rows_rejected, summary)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+            [source, parsed.file_name, actor.name, at, parsed.row_count, summary.orders_created,
+             summary.orders_updated, summary.orders_unchanged, summary.jobs_created,
+             summary.customers_created, summary.rows_rejected, summary.sentence()])
+        summary.batch_id = batch_id
+        summary.created_at = at
+        params = {"actor": actor.name, "at": at, "batch": batch_id, "source": source,
+                  "lead": lead_time_days, "file": parsed.file_name}
+
+        progress(0.2, "Adding customers")
+        _run(con, """
+            INSERT INTO customers (customer_key, name, email, phone, preferred_channel,
+                                   marketing_consent, created_at, import_batch_id)
+            SELECT customer_key,
+                   coalesce(arg_min(customer_name, first_row), arg_min(email, first_row),
+                            arg_min(phone, first_row), 'Unnamed customer'),
+                   arg_min(email, first_row), arg_min(phone, first_row),
+                   CASE WHEN arg_min(email, first_row) IS NULL
+                         AND arg_min(phone, first_row) IS NOT NULL THEN 'sms' ELSE 'email' END,
+                   bool_or(accepts_marketing), $at, $batch
+              FROM inc
+             WHERE existing_id IS NULL AND customer_key IS NOT NULL
+               AND customer_key NOT IN (SELECT customer_key FROM customers
+                                        WHERE customer_key IS NOT NULL)
+             GROUP BY customer_key""", params)
+        _run(con, """
+            INSERT INTO audit_log (actor, action, entity, entity_id, before, after, changed_at,
+                                   import_batch_id)
+            SELECT $actor, 'customer.import', 'customer', id, NULL,
+                   to_json(struct_pack(name := name, email := email, phone := phone)), $at,
+                   $batch
+              FROM customers WHERE import_batch_id = $batch""",
+                    {"actor": actor.name, "at": at, "batch": batch_id})
+
+        progress(0.35, "Adding new orders")
+        _run(con, """
+            INSERT INTO orders (source, match_key, external_id, name, customer_id,
+                financial_status, fulfillment_status, currency, subtotal, shipping, taxes, total,
+                refunded_amount, placed_at, cancelled_at, notes, note_attributes, tags,
+                shipping_address, source_name, created_at, updated_at, import_batch_id)
+            SELECT $source, i.match_key, i.external_id, i.name, c.id, i.financial_status,
+                   i.fulfillment_status, i.currency, i.subtotal, i.shipping, i.taxes, i.total,
+                   i.refunded_amount, i.placed_at, i.cancelled_at, i.notes, i.note_attributes,
+                   i.tags, i.shipping_address, i.source_name, $at, $at, $batch
+              FROM inc i LEFT JOIN customers c ON c.customer_key = i.customer_key
+             WHERE i.existing_id IS NULL
+             ORDER BY i.first_row""", params)
+        _run(con, """
+            INSERT INTO audit_log (actor, action, entity, entity_id, before, after, changed_at,
+                                   import_batch_id)
+            SELECT $actor, 'order.import', 'order', id, NULL,
+                   to_json(struct_pack(name := name, external_id := external_id,
+                       financial_status := financial_status,
+                       fulfillment_status := fulfillment_status, currency := currency,
+                       total := total::VARCHAR, refunded_amount := refunded_amount::VARCHAR,
+                       placed_at := placed_at, cancelled_at := cancelled_at)),
+                   $at, $batch
+              FROM orders WHERE import_batch_id = $batch""",
+                    {"actor": actor.name, "at": at, "batch": batch_id})
+
+        progress(0.5, "Recording payments known from the export")
+        _run(con, f"""
+            INSERT INTO payments (order_id, amount, currency, method, source, taken_at,
+                                  taken_by, note, import_batch_id)
+            SELECT o.id, i.total, i.currency, coalesce(i.payment_method, 'shopify'), 'shopify',
+                   coalesce(i.paid_at, i.placed_at, $at), $actor,
+                   'Paid in Shopify (' || i.financial_status || ')', $batch
+              FROM inc i JOIN orders o ON o.source = $source AND o.match_key = i.match_key
+             WHERE i.existing_id IS NULL AND i.total > 0
+               AND i.financial_status IN {_PAID}
+            UNION ALL
+            SELECT o.id, i.total - i.outstanding_balance, i.currency,
+                   coalesce(i.payment_method, 'shopify'), 'shopify',
+                   coalesce(i.paid_at, i.placed_at, $at), $actor,
+                   'Partly paid in Shopify', $batch
+              FROM inc i JOIN orders o ON o.source = $source AND o.match_key = i.match_key
+             WHERE i.existing_id IS NULL AND i.financial_status = 'partially_paid'
+               AND i.total - i.outstanding_balance > 0""", params)
+
+        progress(0.6, "Updating changed orders")
+        if changed:
+            sets = ", ".join(f"{f} = i.{f}" for f in SHOPIFY_ORDER_FIELDS)
+            _run(con, f"""
+                UPDATE orders SET {sets}, updated_at = $at
+                  FROM inc i
+                 WHERE orders.id = i.existing_id
+                   AND i.existing_id IN (SELECT existing_id FROM inc_changed)""", params)
+            for order_id, (_name, before, after) in changed.items():
+                repo.append_audit(con, actor=actor.name, action="order.update", entity="order",
+                                  entity_id=order_id, before=before, after=after, at=at,
+                                  import_batch_id=batch_id)
+            _settle_shopify_payments(con, params)
+
+        progress(0.7, "Adding line items and jobs")
+        _run(con, """
+            CREATE OR REPLACE TEMP TABLE new_lines AS
+            SELECT nextval('order_line_id_seq') AS line_id, o.id AS order_id, l.*,
+                   i.placed_at, i.cancelled_at, i.financial_status,
+                   i.fulfillment_status AS order_fulfillment
+              FROM inc_lines l
+              JOIN inc i USING (match_key)
+              JOIN orders o ON o.source = $source AND o.match_key = l.match_key
+             WHERE NOT EXISTS (SELECT 1 FROM order_lines x
+                                WHERE x.order_id = o.id AND x.line_no = l.line_no)
+             ORDER BY i.first_row, l.line_no""", params)
+        _run(con, """
+            INSERT INTO order_lines (id, order_id, line_no, title, sku, vendor, quantity, price,
+                                     options)
+            SELECT line_id, order_id, line_no, title, sku, vendor, quantity, price, options
+              FROM new_lines""", params)
+        dead = ", ".join(f"'{s}'" for s in _DEAD)
+        _run(con, f"""
+            CREATE OR REPLACE TEMP TABLE new_jobs AS
+            SELECT nextval('job_id_seq') AS job_id, n.*,
+                   CASE WHEN n.cancelled_at IS NOT NULL OR n.financial_status IN ({dead})
+                            THEN 'cancelled'
+                        WHEN n.fulfillment_status = 'fulfilled'
+                          OR n.order_fulfillment = 'fulfilled' THEN 'completed'
+                        ELSE 'new' END AS initial_state
+              FROM new_lines n ORDER BY n.line_id""", params)
+        _run(con, """
+            INSERT INTO jobs (id, job_number, order_id, order_line_id, piece, ring_size_mm,
+                ring_size_text, details, design_needed, promised_date, rush, location, state,
+                stage_entered_at, created_at, updated_at, import_batch_id)
+            SELECT job_id, printf('J-%04d', job_id), order_id, line_id, title, ring_size_mm,
+                   ring_size_text,
+                   to_json(struct_pack(quantity := quantity, sku := sku, vendor := vendor,
+                                       options := options, price := price::VARCHAR,
+                                       source_line := line_no)),
+                   true,
+                   CASE WHEN initial_state = 'new'
+                        THEN CAST(coalesce(placed_at, $at) AS DATE) + $lead END,
+                   false, 'front_desk', initial_state, coalesce(placed_at, $at), $at, $at, $batch
+              FROM new_jobs""", params)
+        _run(con, """
+            INSERT INTO job_status_history (job_id, from_state, to_state, trigger, actor,
+                                            changed_at, note)
+            SELECT job_id, NULL, initial_state, 'import', $actor, $at,
+                   CASE initial_state
+                        WHEN 'cancelled' THEN 'Cancelled in Shopify before it was imported'
+                        WHEN 'completed' THEN 'Already fulfilled in Shopify when imported'
+                        ELSE 'Imported from ' || $file END
+              FROM new_jobs""", params)
+        _run(con, """
+            INSERT INTO audit_log (actor, action, entity, entity_id, before, after, changed_at,
+                                   import_batch_id)
+            SELECT $actor, 'job.import', 'job', job_id, NULL,
+                   to_json(struct_pack(job_number := printf('J-%04d', job_id), piece := title,
+                                       order_id := order_id, state := initial_state)),
+                   $at, $batch
+              FROM new_jobs""", params)
+        progress(0.9, "Saving")
+        for table in ("new_jobs", "new_lines", "inc_changed", "inc_lines", "inc"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        uow.commit()
+    progress(1.0, summary.sentence())
+    return summary
+
+
+def _settle_shopify_payments(con, params: dict) -> None:
+    """Bring the payments known from Shopify in line with a changed order's status."""
+    con.execute(f"""
+        INSERT INTO payments (order_id, amount, currency, method, source, taken_at, taken_by,
+                              note, import_batch_id)
+        SELECT o.id, want - have, o.currency, 'shopify', 'shopify', $at, $actor,
+               'Adjusted to Shopify status ' || o.financial_status, $batch
+          FROM (SELECT i.existing_id,
+                       CASE WHEN i.financial_status IN {_PAID} THEN i.total
+                            WHEN i.financial_status = 'partially_paid'
+                                 THEN i.total - i.outstanding_balance
+                            ELSE 0 END AS want
+                  FROM inc i WHERE i.existing_id IN (SELECT existing_id FROM inc_changed)) w
+          JOIN orders o ON o.id = w.existing_id
+          CROSS JOIN LATERAL (SELECT coalesce(sum(p.amount), 0) AS have FROM payments p
+                               WHERE p.order_id = o.id AND p.source = 'shopify') h
+         WHERE want <> have""", {"at": params["at"], "actor": params["actor"],
+                                 "batch": params["batch"]})
+
+
+def problems_csv(problems: list[RowProblem]) -> str:
+    """The rejected rows as CSV text (file, row, column, value, reason), for download."""
+    frame = pd.DataFrame([{"file": p.file_name, "row": p.row_number, "order": p.order_name,
+                           "column": p.column, "value": p.value, "reason": p.reason}
+                          for p in problems],
+                         columns=["file", "row", "order", "column", "value", "reason"])
+    return frame.to_csv(index=False)
+
