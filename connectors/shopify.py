@@ -26,6 +26,7 @@ import io
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -139,6 +140,8 @@ _OPTIONAL_COLUMNS = {
     "Source": "source_name is left empty",
     "Payment Method": "payment_method is left empty",
     "Shipping Address1": "shipping addresses lack the street",
+    "Shipping Address2": "shipping addresses lack the second address line",
+    "Shipping Province": "shipping addresses lack the province",
     "Shipping City": "shipping addresses lack the city",
     "Shipping Zip": "shipping addresses lack the zip",
     "Shipping Country": "shipping addresses lack the country",
@@ -231,6 +234,7 @@ def _unique_names(header: list[str]) -> list[str]:
 @dataclass
 class _Raw:
     table: pa.Table
+    width: int                                             # cells in the header
     ragged: dict[int, int] = field(default_factory=dict)  # record index -> cell count
 
 
@@ -257,7 +261,7 @@ def _read_table(data: bytes, names: list[str], delimiter: str) -> _Raw:
                                              quoted_strings_can_be_null=False),
     )
     if not invalid:
-        return _Raw(table)
+        return _Raw(table, len(names))
     return _read_table_slowly(data, names, delimiter)
 
 
@@ -281,7 +285,7 @@ def _read_table_slowly(data: bytes, names: list[str], delimiter: str) -> _Raw:
     used = set(_used(names))
     table = pa.table({n: pa.array(col, pa.string())
                       for n, col in zip(names, columns, strict=True) if n in used})
-    return _Raw(table, ragged)
+    return _Raw(table, width, ragged)
 
 
 def _used(names: list[str]) -> list[str]:
@@ -424,72 +428,114 @@ def _quantity(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return values.to_numpy(zero_copy_only=False), np.flatnonzero(~ok_np)
 
 
-_OFFSET_RE = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.I)
-_SLASH_RE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$")
-_NAIVE_ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
+_OFFSET_RE = r"(?:Z|[+-]\d{2}:?\d{2})$"
+_NAIVE_ISO_RE = r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
+# 31/12/2023 22:36 (Excel, no seconds, no offset), 12/31/2023, with or without a time
+_SLASH_RE = (r"^(?P<a>\d{1,2})[/.](?P<b>\d{1,2})[/.](?P<y>\d{4})"
+             r"(?:[ T](?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?$")
 
 
-def _slash_order(values: list[str], delimiter: str) -> tuple[bool, bool]:
-    """(day first?, decided by the data?) for dates like 03/04/2024 across the whole file."""
-    day_first = month_first = False
-    for v in values:
-        m = _SLASH_RE.match(v)
-        if m:
-            a, b = int(m.group(1)), int(m.group(2))
-            day_first |= a > 12
-            month_first |= b > 12
-    if day_first != month_first:
-        return day_first, True
-    return delimiter != ",", False
+def _int_field(parts: pa.StructArray, name: str) -> pa.Array:
+    """A group of `extract_regex` as int64, 0 where it (or the whole match) is missing."""
+    text = pc.fill_null(pc.struct_field(parts, name), "")
+    return pc.cast(pc.if_else(pc.equal(text, ""), pa.scalar("0"), text), pa.int64())
 
 
 @dataclass
 class _DateContext:
+    """What the date columns of one file share: the shop's zone, and (decided once, from all
+    date columns) whether slash dates are day/month or month/day."""
+
     shop_tz: str
     delimiter: str
+    columns: list[pa.Array]
     day_first: bool | None = None
     decided: bool = True
     notes: list[str] = field(default_factory=list)
 
+    def decide_slash_order(self) -> None:
+        if self.day_first is not None:
+            return
+        day_first = month_first = False
+        for arr in self.columns:
+            parts = pc.extract_regex(arr, _SLASH_RE)
+            for field_name, flag in (("a", "day"), ("b", "month")):
+                if (pc.max(_int_field(parts, field_name)).as_py() or 0) > 12:
+                    if flag == "day":
+                        day_first = True
+                    else:
+                        month_first = True
+        if day_first != month_first:
+            self.day_first, self.decided = day_first, True
+        else:  # nothing tells, or both ways: Excel writes day first outside the US
+            self.day_first, self.decided = self.delimiter != ",", False
+
+
+def _why_no_instant(wall: datetime, shop_tz: str) -> str:
+    """Why a wall-clock time without an offset names no single moment in `shop_tz`."""
+    zone = ZoneInfo(shop_tz)
+    earlier, later = wall.replace(tzinfo=zone, fold=0), wall.replace(tzinfo=zone, fold=1)
+    if earlier.utcoffset() != later.utcoffset() and (
+            earlier.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall):
+        return (f"has no UTC offset and falls in the hour that repeats when daylight saving "
+                f"ends in {shop_tz}, so the moment can't be told")
+    return (f"has no UTC offset and falls in the hour skipped when daylight saving starts in "
+            f"{shop_tz}, so no such time existed there")
+
 
 def _instants(arr: pa.Array, column: str, ctx: _DateContext
               ) -> tuple[pd.Series, np.ndarray, list[str]]:
-    """Dates as tz-aware UTC timestamps (blank -> NaT), the bad positions and their reasons."""
+    """Dates as tz-aware UTC timestamps (blank -> NaT), the bad positions and their reasons.
+
+    Shopify's "2025-05-11 09:55:16 -0400" is read exactly; ISO 8601 with an offset too. Dates
+    that lost their offset in a spreadsheet ("2025-05-11 09:55", "11/05/2025 09:55") are read
+    as `ctx.shop_tz` wall time, and a note says so.
+    """
     parsed = pc.strptime(arr, format=SHOPIFY_DATE_FORMAT, unit="s", error_is_null=True)
     out = pd.Series(parsed.to_pandas(), dtype="datetime64[us, UTC]")
     failed = np.flatnonzero(parsed.is_null().to_numpy(zero_copy_only=False) & ~_blank(arr))
     if not len(failed):
         return out, failed, []
-    values = pd.Series(arr.take(pa.array(failed)).to_pylist(), index=failed, dtype=object)
+    sub = arr.take(pa.array(failed, pa.int64()))
+    values = pd.Series(sub.to_pandas().to_numpy(), index=failed, dtype=object)
     result = pd.Series(pd.NaT, index=failed, dtype="datetime64[us, UTC]")
     reasons = pd.Series("is not a date like 2025-05-11 09:55:16 -0400", index=failed,
                         dtype=object)
 
-    has_offset = values.map(lambda v: bool(_OFFSET_RE.search(v)))
-    if has_offset.any():
-        sub = values[has_offset]
-        result[sub.index] = pd.to_datetime(sub, format="ISO8601", utc=True, errors="coerce")
+    def mask(pattern: str) -> np.ndarray:
+        return pc.match_substring_regex(sub, pattern).to_numpy(zero_copy_only=False)
 
-    naive_iso = values.map(lambda v: bool(_NAIVE_ISO_RE.match(v))) & ~has_offset
-    slash = values.map(lambda v: bool(_SLASH_RE.match(v))) & ~has_offset
+    has_offset = mask(_OFFSET_RE)
+    if has_offset.any():
+        result[failed[has_offset]] = pd.to_datetime(values[has_offset], format="ISO8601",
+                                                    utc=True, errors="coerce")
     local = pd.Series(pd.NaT, index=failed, dtype="datetime64[us]")
+    naive_iso = mask(_NAIVE_ISO_RE) & ~has_offset
     if naive_iso.any():
-        local[naive_iso[naive_iso].index] = pd.to_datetime(values[naive_iso], format="ISO8601",
-                                                           errors="coerce")
+        local[failed[naive_iso]] = pd.to_datetime(values[naive_iso], format="ISO8601",
+                                                  errors="coerce")
+    slash = mask(_SLASH_RE) & ~has_offset
     if slash.any():
-        if ctx.day_first is None:
-            ctx.day_first, ctx.decided = _slash_order(list(values[slash]), ctx.delimiter)
-        local[slash[slash].index] = pd.to_datetime(values[slash], format="mixed",
-                                                   dayfirst=ctx.day_first, errors="coerce")
+        ctx.decide_slash_order()
+        parts = pc.extract_regex(sub.filter(pa.array(slash)), _SLASH_RE)
+
+        def number(name: str) -> np.ndarray:
+            return _int_field(parts, name).to_numpy(zero_copy_only=False)
+
+        a, b = number("a"), number("b")
+        local[failed[slash]] = pd.to_datetime(pd.DataFrame({
+            "year": number("y"), "month": b if ctx.day_first else a,
+            "day": a if ctx.day_first else b, "hour": number("H"), "minute": number("M"),
+            "second": number("S")}), errors="coerce").to_numpy()
     naive = naive_iso | slash
     if naive.any():
-        idx = naive[naive].index
+        idx = failed[naive]
         localized = local[idx].dt.tz_localize(ctx.shop_tz, ambiguous="NaT",
-                                              nonexistent="shift_forward")
+                                              nonexistent="NaT")
         result[idx] = localized.dt.tz_convert("UTC")
         lost = idx[localized.isna().to_numpy() & local[idx].notna().to_numpy()]
-        reasons[lost] = (f"has no UTC offset and falls in the hour that repeats when daylight "
-                         f"saving ends in {ctx.shop_tz}, so the moment can't be told")
+        for pos in lost:
+            reasons[pos] = _why_no_instant(local[pos].to_pydatetime(), ctx.shop_tz)
         read = int(local[idx].notna().sum())
         if read:
             how = ""
@@ -497,11 +543,12 @@ def _instants(arr: pa.Array, column: str, ctx: _DateContext
                 order = "day/month/year" if ctx.day_first else "month/day/year"
                 how = f", {order}" + ("" if ctx.decided else " (nothing in the file tells "
                                        "day and month apart, so this is a guess: check them)")
-            ctx.notes.append(f"{read} dates in {column!r} have no UTC offset (the file went "
-                             f"through a spreadsheet?): they were read as {ctx.shop_tz} time"
-                             f"{how}.")
+            counted = f"1 date in {column!r} has" if read == 1 else (
+                f"{read} dates in {column!r} have")
+            ctx.notes.append(f"{counted} no UTC offset (the file went through a spreadsheet?): "
+                             f"read as {ctx.shop_tz} time{how}.")
     ok = result.notna().to_numpy()
-    out.iloc[failed[ok]] = result[ok].to_numpy()
+    out.iloc[failed[ok]] = result[ok].array  # (not .to_numpy(): that makes objects)
     bad = failed[~ok]
     return out, bad, list(reasons[bad])
 
@@ -509,12 +556,12 @@ def _instants(arr: pa.Array, column: str, ctx: _DateContext
 # --- line item names ---------------------------------------------------------------------------
 
 _US_SIZE_RE = re.compile(
-    r"^(?:(?:us|usa|size|us size|ring size)\s*:?\s*)?"
+    r"^(?:(?:us|size|sz)\s*)?"
     r"(?P<n>\d{1,2})(?:(?P<dec>\.(?:0|00|25|5|50|75))|\s*(?P<frac>[¼½¾]|1/4|1/2|3/4))?$",
     re.I,
 )
-_UK_SIZE_RE = re.compile(r"^(?:(?:uk|au|uk size)\s*:?\s*)?[A-Z](?:\s*(?:½|1/2))?$")
-_EU_SIZE_RE = re.compile(r"^(?:eu|eur)\s*:?\s*(?P<n>\d{2})(?:[.,]5)?$", re.I)
+_UK_SIZE_RE = re.compile(r"^(?:(?:UK|AU|UK/AU)\s*)?[A-Z](?:\s*(?:½|1/2))?$")
+_EU_SIZE_RE = re.compile(r"^(?:eu|iso)\s*(?P<n>\d{2})(?:\.\d)?$", re.I)
 
 
 def split_lineitem_name(name: str) -> tuple[str, list[str]]:
@@ -542,8 +589,9 @@ def ring_size_from_options(product: str, options: list[str]) -> str | None:
     for option in options:
         m = _US_SIZE_RE.match(option)
         if m:
-            if 3 <= int(m.group("n")) <= 16 and not (int(m.group("n")) == 16 and (
-                    (m.group("dec") or ".0").strip(".0") or m.group("frac"))):
+            fraction = m.group("dec") or m.group("frac") or ""
+            if 3 <= int(m.group("n")) <= 16 and (int(m.group("n")) < 16
+                                                  or fraction.strip(".0") == ""):
                 return option
             continue
         if _UK_SIZE_RE.match(option):
@@ -688,7 +736,9 @@ def _build(raw: _Raw, *, file_name: str, shop_tz: str, delimiter: str,
         empty[name_blank[empty_sub]] = True
         empty[list(raw.ragged)] = False
         if empty.any():
-            notes.append(f"{int(empty.sum())} empty rows were skipped.")
+            skipped = int(empty.sum())
+            notes.append("1 empty row was skipped." if skipped == 1
+                         else f"{skipped} empty rows were skipped.")
             positions = np.flatnonzero(~empty)
             table = table.take(pa.array(positions))
             cols = _Columns(table)
@@ -697,7 +747,7 @@ def _build(raw: _Raw, *, file_name: str, shop_tz: str, delimiter: str,
     problems = _Problems(cols)
     for pos, cells in raw.ragged.items():
         problems.add(np.flatnonzero(positions == pos), "(whole row)",
-                     f"has {cells} cells where the header has {table.num_columns}; the row is "
+                     f"has {cells} cells where the header has {raw.width}; the row is "
                      "broken (a stray delimiter or quote?)")
 
     # --- group adjacent rows into orders. A row with a blank Name and no order-level fields
@@ -766,14 +816,12 @@ def _build(raw: _Raw, *, file_name: str, shop_tz: str, delimiter: str,
     null = pa.scalar(None, pa.string())
     email = firsts("Email")
     phone = _first_nonblank(*(firsts(c) for c in _PHONE_COLUMNS))
-    phone_text = pc.fill_null(phone, "")
-    phone_digits = pc.replace_substring_regex(phone_text, r"\D", "")
-    phone_key = pc.if_else(pc.starts_with(phone_text, "+"),
-                           pc.binary_join_element_wise(pa.scalar("+"), phone_digits, ""),
-                           phone_digits)
+    # keys as the import matches customers by: digits and "+" of the phone, trimmed and
+    # lowercased name (changing these rules would split customers across imports)
+    phone_key = pc.replace_substring_regex(pc.fill_null(phone, ""), r"[^0-9+]", "")
+    phone_digits = pc.replace_substring_regex(phone_key, r"\+", "")
     person = _first_nonblank(firsts("Billing Name"), firsts("Shipping Name"))
-    person_key = pc.utf8_lower(
-        pc.replace_substring_regex(pc.fill_null(person, ""), r"\s+", " "))
+    person_key = pc.utf8_lower(pc.fill_null(person, ""))
     customer_key = pc.if_else(
         pc.greater(pc.utf8_length(email), 0),
         pc.binary_join_element_wise(pa.scalar("email:"), pc.utf8_lower(email), ""),
@@ -806,10 +854,11 @@ def _build(raw: _Raw, *, file_name: str, shop_tz: str, delimiter: str,
     orders["shipping_address"] = _join_nonblank([firsts(c) for c in _ADDRESS_COLUMNS], ", ")
     orders["first_row"] = pa.array(row_numbers[first], pa.int64())
 
-    ctx = _DateContext(shop_tz=shop_tz, delimiter=delimiter)
+    date_cells = {column: firsts(column) for column in _ORDER_DATES.values()}
+    ctx = _DateContext(shop_tz=shop_tz, delimiter=delimiter, columns=list(date_cells.values()))
     dates = {}
     for out, column in _ORDER_DATES.items():
-        dates[out], bad, reasons = _instants(firsts(column), column, ctx)
+        dates[out], bad, reasons = _instants(date_cells[column], column, ctx)
         problems.add(first[bad], column, reasons)
     notes.extend(ctx.notes)
 

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from operator import itemgetter
 from typing import IO
 from zoneinfo import ZoneInfo
@@ -132,6 +133,7 @@ def _guard(value: str) -> str:
     return "'" + value if value and value[0] in "+-0123456789" else value
 
 
+@lru_cache(maxsize=4096)  # customers come back: their address cells are made once
 def _address(prefix: str, parts: tuple[str, ...]) -> dict[str, str]:
     if not parts:
         return {}
@@ -334,6 +336,9 @@ _METAL_FACTOR = {"Sterling Silver": Decimal("0.35"), "14K Yellow Gold": Decimal(
                  "14K White Gold": Decimal("1.00"), "14K Rose Gold": Decimal("1.00"),
                  "18K Yellow Gold": Decimal("1.30"), "18K White Gold": Decimal("1.30"),
                  "Platinum": Decimal("1.55")}
+_METAL_CODES = {"Sterling Silver": "SS", "14K Yellow Gold": "14Y", "14K White Gold": "14W",
+                "14K Rose Gold": "14R", "18K Yellow Gold": "18Y", "18K White Gold": "18W",
+                "Platinum": "PT"}
 _ENGRAVINGS = ("Forever & always", "J + M 14.02.2025", "Always yours", "Te amo", "Est. 2025",
                "∞", "Mi corazón", "To the moon and back", "L ♥ S", "Semper fidelis",
                "You & me", "Amor vincit omnia", "12.06.2021", "Mum")
@@ -364,7 +369,7 @@ def _variants(product: _Product, currency: str) -> list[tuple[str, Decimal, str]
         price = (Decimal(product.base_price) * factor).quantize(Decimal("1"))
         if product.base_price and price % 10 == 0:
             price -= 1  # 2399.00 style prices
-        code = "".join(w[0] for w in metal.split()) if metal else ""
+        code = _METAL_CODES.get(metal, "")
         base_sku = f"{product.sku}-{code}" if product.sku else ""
         seconds: tuple[str, ...] = sizes if product.sized else product.extra or ("",)
         for second in seconds:

@@ -8,6 +8,7 @@ change made meanwhile by someone else is refused with "reload" instead of being 
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import streamlit as st
 
 from pages import common
@@ -48,6 +49,10 @@ def run(action, success: str | None = None) -> None:
         st.rerun()
     except AtelierError as exc:
         st.session_state["job_flash"] = ("error", str(exc))
+        st.rerun()
+    except duckdb.Error as exc:  # a database refusal we did not foresee: say so plainly
+        st.session_state["job_flash"] = ("error", "This could not be saved, and nothing was "
+                                         f"changed. The database said: {exc}")
         st.rerun()
     else:
         st.session_state.pop(seen_key, None)

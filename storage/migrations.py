@@ -238,8 +238,209 @@ CREATE INDEX history_job_idx ON job_status_history(job_id);
 CREATE INDEX audit_entity_idx ON audit_log(entity, entity_id);
 """
 
+# Inventory (issue 5): items, locations, the append-only ledger, balances kept from it in the
+# same transaction (a test checks them against the ledger's sums), planned materials per job,
+# metal results at the end of production, cycle counts. Quantities are in the item's unit:
+# pieces for stones, parcels and findings, grams for metal (DECIMAL(10,3)); carats DECIMAL(8,3).
+_V2 = """
+CREATE SEQUENCE inventory_location_id_seq START 1;
+CREATE TABLE inventory_locations (
+    id BIGINT PRIMARY KEY DEFAULT nextval('inventory_location_id_seq'),
+    code VARCHAR NOT NULL UNIQUE,     -- SAFE, SHOWCASE, BENCH, BENCH-<staff id>, VENDOR-<n>
+    name VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,            -- safe | showcase | bench | vendor
+    staff_id BIGINT,                  -- a bench jeweler's own bench
+    active BOOLEAN NOT NULL DEFAULT TRUE,
+    created_at TIMESTAMPTZ NOT NULL
+);
+INSERT INTO inventory_locations (code, name, kind, created_at) VALUES
+    ('SAFE', 'Safe', 'safe', now()),
+    ('SHOWCASE', 'Showcase', 'showcase', now()),
+    ('BENCH', 'Bench (unassigned)', 'bench', now());
+
+CREATE SEQUENCE inventory_item_id_seq START 1;
+CREATE TABLE inventory_items (
+    id BIGINT PRIMARY KEY DEFAULT nextval('inventory_item_id_seq'),
+    code VARCHAR NOT NULL UNIQUE,     -- S-0012 stone, P- melee parcel, M- metal, F- finding
+    category VARCHAR NOT NULL,        -- stone | melee | metal | finding
+    description VARCHAR NOT NULL,
+    unit VARCHAR NOT NULL,            -- pc | g
+    species VARCHAR,
+    origin VARCHAR,                   -- natural | lab_grown
+    shape VARCHAR,
+    carat DECIMAL(8,3),               -- a stone's weight, a parcel's total ct received
+    pieces_received INTEGER,          -- a parcel's pieces received (carat / pieces = ct each)
+    colour VARCHAR,
+    clarity VARCHAR,
+    cut VARCHAR,
+    measurements VARCHAR,
+    cert_lab VARCHAR,
+    cert_number VARCHAR,
+    alloy VARCHAR,                    -- 14K yellow, 18K white, Pt950, 925 silver
+    fineness INTEGER,                 -- parts per thousand: 585, 750, 950, 925
+    reorder_point DECIMAL(10,3),
+    unit_cost DECIMAL(12,2),          -- per piece, or per gram of metal
+    currency VARCHAR NOT NULL,
+    supplier VARCHAR,
+    ownership VARCHAR NOT NULL DEFAULT 'owned',   -- owned | memo | customer
+    memo_dealer VARCHAR,
+    memo_date DATE,
+    memo_due_date DATE,
+    customer_id BIGINT,
+    owner_job_id BIGINT,
+    declared_value DECIMAL(12,2),
+    intake_condition VARCHAR,
+    notes VARCHAR,
+    version INTEGER NOT NULL DEFAULT 1,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    UNIQUE (cert_lab, cert_number)
+);
+
+CREATE SEQUENCE inventory_ledger_id_seq START 1;
+CREATE TABLE inventory_ledger (
+    id BIGINT PRIMARY KEY DEFAULT nextval('inventory_ledger_id_seq'),
+    item_id BIGINT NOT NULL,
+    kind VARCHAR NOT NULL,            -- receive reserve release issue return consume loss
+                                      -- transfer adjust count give_back
+    location_id BIGINT,               -- the stock location whose on-hand changed
+    to_location_id BIGINT,            -- issue: the bench or vendor it went to
+    job_id BIGINT,
+    on_hand_change DECIMAL(10,3) NOT NULL DEFAULT 0,
+    reserved_change DECIMAL(10,3) NOT NULL DEFAULT 0,
+    issued_change DECIMAL(10,3) NOT NULL DEFAULT 0,
+    unit_cost DECIMAL(12,2),
+    reason VARCHAR,
+    count_id BIGINT,
+    actor VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE inventory_balances (
+    item_id BIGINT PRIMARY KEY,
+    on_hand DECIMAL(10,3) NOT NULL DEFAULT 0,
+    reserved DECIMAL(10,3) NOT NULL DEFAULT 0,
+    issued DECIMAL(10,3) NOT NULL DEFAULT 0,
+    updated_at TIMESTAMPTZ NOT NULL,
+    CHECK (on_hand >= 0 AND reserved >= 0 AND issued >= 0 AND reserved <= on_hand)
+);
+CREATE TABLE inventory_stock (
+    item_id BIGINT NOT NULL,
+    location_id BIGINT NOT NULL,
+    on_hand DECIMAL(10,3) NOT NULL,
+    PRIMARY KEY (item_id, location_id),
+    CHECK (on_hand >= 0)
+);
+CREATE TABLE inventory_job_holdings (
+    job_id BIGINT NOT NULL,
+    item_id BIGINT NOT NULL,
+    reserved DECIMAL(10,3) NOT NULL,
+    issued DECIMAL(10,3) NOT NULL,
+    PRIMARY KEY (job_id, item_id),
+    CHECK (reserved >= 0 AND issued >= 0)
+);
+
+CREATE SEQUENCE job_material_id_seq START 1;
+CREATE TABLE job_materials (
+    id BIGINT PRIMARY KEY DEFAULT nextval('job_material_id_seq'),
+    job_id BIGINT NOT NULL,
+    item_id BIGINT NOT NULL,
+    quantity DECIMAL(10,3) NOT NULL,
+    note VARCHAR,
+    added_by VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    UNIQUE (job_id, item_id)
+);
+
+CREATE SEQUENCE job_metal_result_id_seq START 1;
+CREATE TABLE job_metal_results (
+    id BIGINT PRIMARY KEY DEFAULT nextval('job_metal_result_id_seq'),
+    job_id BIGINT NOT NULL,
+    item_id BIGINT NOT NULL,
+    issued_g DECIMAL(10,3) NOT NULL,
+    finished_g DECIMAL(10,3) NOT NULL,
+    returned_g DECIMAL(10,3) NOT NULL,
+    loss_g DECIMAL(10,3) NOT NULL,
+    loss_pct DECIMAL(6,2) NOT NULL,
+    norm_pct DECIMAL(6,2) NOT NULL,
+    recorded_by VARCHAR NOT NULL,
+    recorded_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE SEQUENCE inventory_count_id_seq START 1;
+CREATE TABLE inventory_counts (
+    id BIGINT PRIMARY KEY DEFAULT nextval('inventory_count_id_seq'),
+    location_id BIGINT,
+    category VARCHAR,
+    status VARCHAR NOT NULL DEFAULT 'open',   -- open | posted
+    started_by VARCHAR NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    posted_by VARCHAR,
+    posted_at TIMESTAMPTZ,
+    reason VARCHAR,
+    lines INTEGER,
+    matched INTEGER
+);
+CREATE SEQUENCE inventory_count_line_id_seq START 1;
+CREATE TABLE inventory_count_lines (
+    id BIGINT PRIMARY KEY DEFAULT nextval('inventory_count_line_id_seq'),
+    count_id BIGINT NOT NULL,
+    item_id BIGINT NOT NULL,
+    location_id BIGINT,
+    expected DECIMAL(10,3) NOT NULL,
+    counted DECIMAL(10,3) NOT NULL,
+    matched BOOLEAN,
+    counted_by VARCHAR NOT NULL,
+    counted_at TIMESTAMPTZ NOT NULL,
+    UNIQUE (count_id, item_id)
+);
+"""
+
+# Customer notifications (issue 4): what the dispatcher needs on each outbox row (the rendered
+# message, its recipients, retries, the claim that keeps two dispatchers from sending it twice,
+# the provider's message id), the shop's edited message templates (the defaults live in
+# workflow/notifications.py), and the customer's opt-out. Per-stage switches are `settings` rows
+# (`notify.stage.<stage>` = auto | hold | off). ADD COLUMN only: DuckDB can't add a column with a
+# UNIQUE or PRIMARY KEY constraint to an existing table.
+_V3 = """
+ALTER TABLE notification_outbox ADD COLUMN recipient_email VARCHAR;
+ALTER TABLE notification_outbox ADD COLUMN recipient_phone VARCHAR;
+ALTER TABLE notification_outbox ADD COLUMN subject VARCHAR;
+ALTER TABLE notification_outbox ADD COLUMN body_text VARCHAR;
+ALTER TABLE notification_outbox ADD COLUMN body_html VARCHAR;
+ALTER TABLE notification_outbox ADD COLUMN body_sms VARCHAR;
+ALTER TABLE notification_outbox ADD COLUMN note VARCHAR;
+ALTER TABLE notification_outbox ADD COLUMN due_since TIMESTAMPTZ;
+ALTER TABLE notification_outbox ADD COLUMN next_attempt_at TIMESTAMPTZ;
+ALTER TABLE notification_outbox ADD COLUMN attempts_at_retry INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE notification_outbox ADD COLUMN claimed_by VARCHAR;
+ALTER TABLE notification_outbox ADD COLUMN claimed_until TIMESTAMPTZ;
+ALTER TABLE notification_outbox ADD COLUMN sent_via VARCHAR;
+ALTER TABLE notification_outbox ADD COLUMN provider VARCHAR;
+ALTER TABLE notification_outbox ADD COLUMN provider_message_id VARCHAR;
+ALTER TABLE notification_outbox ADD COLUMN updated_at TIMESTAMPTZ;
+
+CREATE SEQUENCE message_template_id_seq START 1;
+CREATE TABLE message_templates (
+    id BIGINT PRIMARY KEY DEFAULT nextval('message_template_id_seq'),
+    stage VARCHAR NOT NULL UNIQUE,
+    subject VARCHAR NOT NULL,
+    body_text VARCHAR NOT NULL,
+    body_html VARCHAR NOT NULL,
+    body_sms VARCHAR NOT NULL,
+    updated_by VARCHAR NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+);
+
+ALTER TABLE customers ADD COLUMN notifications_opt_out BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE customers ADD COLUMN opted_out_at TIMESTAMPTZ;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "jobs, orders, customers, staff, history, audit, outbox, designs, QC", _V1),
+    (2, "inventory: items, locations, ledger, balances, job materials, metal results, counts",
+     _V2),
+    (3, "customer notifications: outbox delivery columns, message templates, opt-out", _V3),
 ]
 
 
@@ -262,9 +463,12 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     database at the previous version.
     """
     applied = []
-    done = current_version(con)
+    current_version(con)  # creates schema_version on a new file
+    # By number, not "above the highest": a file made while a lower number was still missing
+    # from the list (2 landed after 3) gets it too.
+    done = {int(v) for (v,) in con.execute("SELECT version FROM schema_version").fetchall()}
     for number, description, script in MIGRATIONS:
-        if number <= done:
+        if number in done:
             continue
         con.execute("BEGIN TRANSACTION")
         try:

@@ -85,8 +85,14 @@ def get_job(con, job_id: int) -> dict:
          WHERE j.id = ?""", [job_id])
     if row is None:
         raise NotFound(f"There is no job with id {job_id}.")
-    qc = _one(con, """SELECT all_passed, signed_by_id FROM qc_checks WHERE job_id = ?
-                      ORDER BY signed_at DESC, id DESC LIMIT 1""", [job_id])
+    # Only a check signed since the job last went to QC counts: a rework needs a new one.
+    # (The last submit_for_qc, not stage_entered_at, so hold/resume in QC keeps a valid check.)
+    qc = _one(con, """
+        SELECT all_passed, signed_by_id FROM qc_checks q
+         WHERE q.job_id = ?
+           AND q.signed_at >= (SELECT max(h.changed_at) FROM job_status_history h
+                                WHERE h.job_id = q.job_id AND h.trigger = 'submit_for_qc')
+         ORDER BY signed_at DESC, id DESC LIMIT 1""", [job_id])
     row["qc_all_passed"] = bool(qc and qc["all_passed"])
     row["qc_signed_by_id"] = qc["signed_by_id"] if qc else None
     return row

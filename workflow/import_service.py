@@ -290,6 +290,7 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
                                   entity_id=order_id, before=before, after=after, at=at,
                                   import_batch_id=batch_id)
             _settle_shopify_payments(con, params)
+            _cancel_new_jobs_of_dead_orders(con, params)
 
         progress(0.7, "Adding line items and jobs")
         _run(con, """
@@ -355,6 +356,43 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
         uow.commit()
     progress(1.0, summary.sentence())
     return summary
+
+
+def _cancel_new_jobs_of_dead_orders(con, params: dict) -> None:
+    """A cancellation or full refund that arrives for an order cancels its jobs still `new`.
+
+    Jobs already in work are left for a person: the board flags them ("cancelled in Shopify:
+    decide"). Each cancelled job gets its history and audit rows, actor the import.
+    """
+    dead = ", ".join(f"'{s}'" for s in _DEAD)
+    _run(con, f"""
+        CREATE OR REPLACE TEMP TABLE shopify_cancelled AS
+        SELECT j.id AS job_id, j.version
+          FROM jobs j JOIN inc i ON i.existing_id = j.order_id
+         WHERE i.existing_id IN (SELECT existing_id FROM inc_changed)
+           AND j.state = 'new'
+           AND (i.cancelled_at IS NOT NULL OR i.financial_status IN ({dead}))""", params)
+    _run(con, """
+        UPDATE jobs SET state = 'cancelled', stage_entered_at = $at, updated_at = $at,
+               version = jobs.version + 1
+          FROM shopify_cancelled c
+         WHERE jobs.id = c.job_id AND jobs.version = c.version""", params)
+    _run(con, """
+        INSERT INTO job_status_history (job_id, from_state, to_state, trigger, actor,
+                                        changed_at, note)
+        SELECT job_id, 'new', 'cancelled', 'cancel', $actor, $at,
+               'The order was cancelled or refunded in Shopify'
+          FROM shopify_cancelled""", params)
+    _run(con, """
+        INSERT INTO audit_log (actor, action, entity, entity_id, before, after, changed_at,
+                               import_batch_id)
+        SELECT $actor, 'job.cancel', 'job', job_id,
+               to_json(struct_pack(state := 'new', version := version)),
+               to_json(struct_pack(state := 'cancelled', version := version + 1,
+                                   note := 'The order was cancelled or refunded in Shopify')),
+               $at, $batch
+          FROM shopify_cancelled""", params)
+    con.execute("DROP TABLE shopify_cancelled")
 
 
 def _settle_shopify_payments(con, params: dict) -> None:

@@ -35,7 +35,8 @@ OPEN_STATES = tuple(s for s in STATES if s not in CLOSED_STATES)
 # The stages a job can be put on hold from, and so resumed to.
 WORKING_STATES = tuple(s for s in OPEN_STATES if s != "on_hold")
 # Stages the customer hears about (the outbox gets a row when a job enters one).
-CUSTOMER_NOTIFIED_STAGES = ("design_consultation", "awaiting_approval", "in_production", "ready")
+CUSTOMER_NOTIFIED_STAGES = ("design_consultation", "awaiting_approval", "in_production", "ready",
+                            "completed", "cancelled")
 
 
 @dataclass(frozen=True)

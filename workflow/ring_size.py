@@ -32,6 +32,17 @@ def _round(mm: float) -> Decimal:
     return Decimal(str(mm)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
+# Finger circumferences a ring is made for: EU 38 (a child's) to EU 76.
+EU_MIN_MM, EU_MAX_MM = 38.0, 76.0
+
+
+def _eu(mm: float, raw: str) -> Decimal:
+    if not EU_MIN_MM <= mm <= EU_MAX_MM:
+        raise InvalidInput(f"Ring size {raw!r} is outside the sizes rings are made in "
+                           f"(EU {EU_MIN_MM:.0f} to {EU_MAX_MM:.0f} mm).")
+    return _round(mm)
+
+
 def us_to_mm(size: float) -> Decimal:
     """US size (0-16, quarters allowed) -> ISO circumference in mm."""
     return _round(math.pi * (_US_BASE_MM + _US_STEP_MM * size))
@@ -56,7 +67,7 @@ def parse_ring_size(text: str) -> Decimal | None:
     t = re.sub(r"^(size|sz)\s*", "", t)
     m = _EU.match(t)
     if m:
-        return _round(float(m.group(1) or m.group(2)))
+        return _eu(float(m.group(1) or m.group(2)), raw)
     m = _US.match(t)
     if m:
         whole = int(m.group(1))
@@ -64,8 +75,8 @@ def parse_ring_size(text: str) -> Decimal | None:
         if frac is None:
             frac = float(m.group(3)) if m.group(3) else 0.0
         size = whole + frac
-        if size >= 30:
-            return _round(size)
+        if size >= 30 and "us" not in t:  # "US 54" is not 54 mm
+            return _eu(size, raw)
         if 0 <= size <= 16:
             return us_to_mm(size)
     m = _UK.match(t)

@@ -21,7 +21,7 @@ import duckdb
 
 from storage import repositories as repo
 from storage.unit_of_work import UnitOfWork
-from workflow import lifecycle
+from workflow import lifecycle, notification_services
 from workflow.errors import InvalidInput, NotFound, StaleJob
 from workflow.model import Actor, Channel, Location, NewJob, Role
 from workflow.ring_size import parse_ring_size
@@ -108,26 +108,18 @@ def _apply_stage_change(con, job_id: int, trigger: str, actor: Actor,
         after["note"] = note
     repo.append_audit(con, actor=actor.name, action=f"job.{trigger}", entity="job",
                       entity_id=job_id, before=before, after=after, at=at)
-    queued = _queue_customer_message(con, row, transition.dest, version + 1, at)
+    # Back from hold: the customer already heard about this stage when the job first entered it.
+    queued = 0 if trigger == "resume" else _queue_customer_message(con, row, transition.dest,
+                                                                   version + 1, at)
     return StageChange(job_id, row["job_number"], row["state"], transition.dest, version + 1,
                        queued)
 
 
 def _queue_customer_message(con, job_row: dict, stage: str, version: int, at: datetime) -> int:
-    if stage not in lifecycle.CUSTOMER_NOTIFIED_STAGES:
-        return 0
-    customer = repo.customer_of_order(con, job_row["order_id"])
-    channel = (customer or {}).get("preferred_channel") or Channel.EMAIL
-    payload = {"job_number": job_row["job_number"], "piece": job_row["piece"],
-               "order_name": job_row["order_name"], "stage": stage,
-               "stage_label": lifecycle.STAGES[stage],
-               "customer_name": (customer or {}).get("name"),
-               "email": (customer or {}).get("email"), "phone": (customer or {}).get("phone"),
-               "promised_date": job_row["promised_date"]}
-    repo.insert_outbox(con, dedupe_key=f"job:{job_row['id']}:v{version}:{stage}",
-                       job_id=job_row["id"], customer_id=(customer or {}).get("id"),
-                       channel=channel, stage=stage, payload=payload, at=at)
-    return 1
+    """The customer's message for a job entering `stage`, in the stage change's transaction:
+    rendered now from the stage's template, on the customer's channel, per the stage's switch
+    (see `workflow.notification_services.queue_stage_message`). Returns 1 when queued/held."""
+    return notification_services.queue_stage_message(con, job_row, stage, version, at)
 
 
 # --- staff -----------------------------------------------------------------------------------
@@ -428,17 +420,21 @@ def attach_design_version(uow: UnitOfWork, job_id: int, file_name: str, data: by
         target = Path(files_dir) / "jobs" / str(job_id) / f"v{number}-{digest[:12]}{suffix}"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-        repo.insert_returning_id(uow.con, """
-            INSERT INTO design_versions (job_id, version_no, file_path, file_name, media_type,
-                size_bytes, sha256, note, uploaded_by, uploaded_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
-            [job_id, number, str(target), file_name, media, len(data), digest, note or None,
-             actor.name, at])
-        repo.append_audit(uow.con, actor=actor.name, action="design.attach", entity="job",
-                          entity_id=job_id, before=None,
-                          after={"version": number, "file": file_name, "sha256": digest,
-                                 "size_bytes": len(data)}, at=at)
-        uow.commit()
+        try:
+            repo.insert_returning_id(uow.con, """
+                INSERT INTO design_versions (job_id, version_no, file_path, file_name,
+                    media_type, size_bytes, sha256, note, uploaded_by, uploaded_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                [job_id, number, str(target), file_name, media, len(data), digest,
+                 note or None, actor.name, at])
+            repo.append_audit(uow.con, actor=actor.name, action="design.attach", entity="job",
+                              entity_id=job_id, before=None,
+                              after={"version": number, "file": file_name, "sha256": digest,
+                                     "size_bytes": len(data)}, at=at)
+            uow.commit()
+        except BaseException:
+            target.unlink(missing_ok=True)  # no file without its row
+            raise
     return number
 
 

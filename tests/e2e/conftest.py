@@ -104,7 +104,9 @@ def app_server(tmp_path: Path, request) -> Iterator[AppServer]:
     env = {**os.environ, "ATELIER_DB": str(db_path), "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
            "--server.headless", "true", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+           # Others edit the code while tests run: no "File change, rerun?" mid-test.
+           "--server.fileWatcherType", "none"]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log,
                                 start_new_session=True)

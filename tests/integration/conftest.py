@@ -7,6 +7,7 @@ Nothing is mocked: every fixture writes through `workflow.services` into the fil
 
 from __future__ import annotations
 
+import shutil
 import struct
 import zlib
 from decimal import Decimal
@@ -164,15 +165,46 @@ class Shop:
         self.change(job_id, "hand_over", self.manager)
 
 
+STAFF = {"manager": ("Mara Quinn", Role.MANAGER),
+         "ben": ("Ben Ortiz", Role.BENCH_JEWELER),
+         "bea": ("Bea Lind", Role.BENCH_JEWELER),
+         "designer": ("Dev Rao", Role.DESIGNER)}
+
+
+@pytest.fixture(scope="session")
+def _staffed_template(tmp_path_factory) -> Path:
+    """A database file made once per run the way the app makes one (connect, migrations, staff
+    added through `services.add_staff`); each test gets its own copy, which keeps the suite fast.
+    """
+    path = tmp_path_factory.mktemp("template") / "t.duckdb"
+    con = db.connect(path)
+    cur = db.cursor(con)
+    for name, role in STAFF.values():
+        services.add_staff(UnitOfWork(cur), name, role)
+    cur.close()
+    con.close()
+    return path
+
+
 @pytest.fixture
-def db_path(tmp_path) -> Path:
-    return tmp_path / "t.duckdb"
+def db_path(tmp_path, _staffed_template) -> Path:
+    """This test's own database file, already migrated and with the four staff members."""
+    path = tmp_path / "t.duckdb"
+    shutil.copyfile(_staffed_template, path)
+    wal = _staffed_template.with_name(_staffed_template.name + ".wal")
+    if wal.exists():
+        shutil.copyfile(wal, path.with_name(path.name + ".wal"))
+    return path
 
 
 @pytest.fixture
 def con(db_path):
     connection = db.connect(db_path)
     yield connection
+    try:  # the file is thrown away: skip the checkpoint on close, it only costs time
+        connection.execute("PRAGMA disable_checkpoint_on_shutdown")
+    except Exception:  # already closed by the test
+        pass
     connection.close()
 
 
@@ -196,31 +228,36 @@ def files_dir(tmp_path) -> Path:
     return path
 
 
-def _hire(cur, name: str, role: str) -> Actor:
-    staff_id = services.add_staff(UnitOfWork(cur), name, role)
-    return services.actor_for(cur, staff_id)
+def _staff(cur, key: str) -> Actor:
+    name, role = STAFF[key]
+    row = cur.execute("SELECT id FROM staff WHERE name = ?", [name]).fetchone()
+    actor = services.actor_for(cur, int(row[0]))
+    assert actor.role == role
+    return actor
 
 
 @pytest.fixture
 def manager(cur) -> Actor:
-    return _hire(cur, "Mara Quinn", Role.MANAGER)
+    """Mara, the workshop manager."""
+    return _staff(cur, "manager")
 
 
 @pytest.fixture
 def ben(cur) -> Actor:
     """A bench jeweler: Ben makes the pieces in these tests."""
-    return _hire(cur, "Ben Ortiz", Role.BENCH_JEWELER)
+    return _staff(cur, "ben")
 
 
 @pytest.fixture
 def bea(cur) -> Actor:
     """A second bench jeweler: Bea checks Ben's pieces at QC."""
-    return _hire(cur, "Bea Lind", Role.BENCH_JEWELER)
+    return _staff(cur, "bea")
 
 
 @pytest.fixture
 def designer(cur) -> Actor:
-    return _hire(cur, "Dev Rao", Role.DESIGNER)
+    """Dev, the CAD designer."""
+    return _staff(cur, "designer")
 
 
 @pytest.fixture

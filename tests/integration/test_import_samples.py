@@ -145,3 +145,36 @@ def test_a_reimport_updates_only_the_changed_order_and_audits_before_and_after(d
     # the workshop owns the jobs: a re-import never touches them
     assert db.execute("SELECT id, state, version FROM jobs ORDER BY id").fetchall() == \
         jobs_before
+
+
+def test_a_cancellation_in_shopify_cancels_new_jobs_and_flags_jobs_already_in_work(
+        db, samples_dir, tmp_path):
+    src = samples_dir / "shopify" / "dev_store_eur_2025.csv"
+    import_orders(UnitOfWork(db), parse_orders_export(src), SYSTEM_IMPORT)
+    # two open orders: one whose job is still new, one whose job has started
+    open_orders = db.execute("""
+        SELECT o.name, min(j.id) FROM orders o JOIN jobs j ON j.order_id = o.id
+         WHERE j.state = 'new' GROUP BY o.name HAVING count(*) = 1 ORDER BY o.name LIMIT 2
+        """).fetchall()
+    (untouched_name, new_job), (started_name, started_job) = open_orders
+    from workflow.services import change_stage
+
+    change_stage(UnitOfWork(db), started_job, "start_design", SYSTEM_IMPORT)
+    step1 = tmp_path / "one.csv"
+    step2 = tmp_path / "two.csv"
+    edited_copy(src, step1, untouched_name, "Cancelled at", "2025-06-01 10:00:00 -0400")
+    edited_copy(step1, step2, started_name, "Cancelled at", "2025-06-01 10:00:00 -0400")
+
+    summary = import_orders(UnitOfWork(db), parse_orders_export(step2), SYSTEM_IMPORT)
+    assert summary.orders_updated == 2
+    states = dict(db.execute("SELECT id, state FROM jobs WHERE id IN (?, ?)",
+                             [new_job, started_job]).fetchall())
+    assert states == {new_job: "cancelled", started_job: "design_consultation"}
+    history = db.execute("SELECT from_state, to_state, actor FROM job_status_history "
+                         "WHERE job_id = ? ORDER BY id DESC LIMIT 1", [new_job]).fetchone()
+    assert history == ("new", "cancelled", SYSTEM_IMPORT.name)
+    from storage.queries import BoardFilter, board_jobs
+
+    board = board_jobs(db, BoardFilter(), "Europe/Paris")
+    flagged = board[board["id"] == started_job].iloc[0]
+    assert flagged["cancelled_in_shopify"]

@@ -6,6 +6,7 @@ change to the table that nobody meant shows up as a failing test.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from decimal import Decimal
 
@@ -370,6 +371,32 @@ def test_the_machine_holds_no_jobs_after_a_refusal():
 def test_the_machine_holds_no_jobs_after_many_moves():
     for _ in range(200):
         lifecycle.fire(everything_in_order("quality_check"), "pass_qc")
+    assert lifecycle.machine().models == []
+
+
+def test_many_browser_sessions_can_move_jobs_at_once_on_the_one_machine():
+    """Streamlit runs each session in its own thread; they all share the one machine."""
+    cases = [(stage, trigger, dest) for stage, moves in EXPECTED.items()
+             for trigger, dest in moves.items()]
+    errors: list[BaseException] = []
+
+    def session(offset: int) -> None:
+        try:
+            for i in range(150):
+                stage, trigger, dest = cases[(offset + i) % len(cases)]
+                facts = everything_in_order(stage, job_number=f"J-{offset:02d}{i:02d}")
+                assert lifecycle.fire(facts, trigger).dest == dest
+                with pytest.raises(TransitionRefused):
+                    lifecycle.fire(everything_in_order("completed"), trigger)
+        except BaseException as exc:  # reported on the main thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=session, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
     assert lifecycle.machine().models == []
 
 

@@ -1,0 +1,1 @@
+"""Page tests: the real app under Streamlit AppTest (see conftest.py)."""

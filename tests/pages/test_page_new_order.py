@@ -1,0 +1,107 @@
+"""A walk-in order typed at the counter becomes an order with a job per piece."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from tests.pages.support import (
+    MANAGER,
+    SALES,
+    AppTest,
+    Shop,
+    button,
+    new_app,
+    open_page,
+    run_ok,
+    values,
+)
+
+
+def new_order_page(shop: Shop, who: str = SALES) -> AppTest:
+    at = open_page(run_ok(new_app(shop.staff_id(who))), "pages/new_order.py")
+    assert values(at.title) == ["New walk-in order"]
+    return at
+
+
+def fill(at: AppTest, *, name="Ada Byron", email="ada.byron@example.com",
+         piece="Signet ring, engraved crest", price="900.00", deposit="300.00") -> AppTest:
+    at.text_input(key="cust_name").input(name)
+    at.text_input(key="cust_email").input(email)
+    at.text_input(key="piece_0").input(piece)
+    at.text_input(key="price_0").input(price)
+    at.text_input(key="deposit").input(deposit)
+    return at
+
+
+def submit(at: AppTest) -> AppTest:
+    button(at, "Create order").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_the_form_creates_a_walk_in_order_with_its_job_and_deposit(eur_shop):
+    at = submit(fill(new_order_page(eur_shop)))
+
+    assert values(at.success) == ["Order W-0001 created with jobs J-0041."]
+    (order_id, source, total, status, currency), = eur_shop.rows(
+        "SELECT id, source, total, financial_status, currency FROM orders WHERE name = 'W-0001'")
+    assert (source, total, status, currency) == ("walk_in", Decimal("900.00"),
+                                                 "partially_paid", "USD")
+    job = eur_shop.job("J-0041")
+    assert (job["order_id"], job["piece"], job["state"], job["design_needed"]) == (
+        order_id, "Signet ring, engraved crest", "new", True)
+    assert eur_shop.rows("SELECT amount, method, taken_by FROM payments WHERE order_id = ?",
+                         [order_id]) == [(Decimal("300.00"), "cash", "Sol Reyes")]
+    assert eur_shop.rows("SELECT name, email FROM customers WHERE email = ?",
+                         ["ada.byron@example.com"]) == [("Ada Byron", "ada.byron@example.com")]
+    assert eur_shop.history("J-0041") == [(None, "new", "create", "Sol Reyes", None)]
+    assert "Open J-0041" in [b.label for b in at.button]
+
+
+def test_an_invalid_email_shows_the_error_and_writes_nothing(eur_shop):
+    at = new_order_page(eur_shop)
+    tables = ["orders", "jobs", "customers", "payments", "audit_log", "job_status_history"]
+    before = {t: eur_shop.count(t) for t in tables}
+
+    submit(fill(at, email="ada.byron-at-example"))
+
+    assert values(at.error) == ["Email 'ada.byron-at-example' doesn't look like an email "
+                                "address."]
+    assert not values(at.success)
+    assert {t: eur_shop.count(t) for t in tables} == before
+
+
+def test_a_deposit_above_the_total_is_refused(eur_shop):
+    at = submit(fill(new_order_page(eur_shop), price="100", deposit="150"))
+
+    assert values(at.error) == ["The deposit 150.00 is more than the order total 100.00."]
+    assert eur_shop.count("orders", "source = 'walk_in'") == 0
+
+
+def test_two_pieces_make_two_jobs_on_one_order(eur_shop):
+    at = new_order_page(eur_shop, who=MANAGER)
+    at.number_input(key="piece_count").set_value(2).run()
+    fill(at, deposit="0")
+    at.text_input(key="piece_1").input("Matching band")
+    at.text_input(key="price_1").input("400")
+    at.text_input(key="size_1").input("N½")
+    submit(at)
+
+    assert values(at.success) == ["Order W-0001 created with jobs J-0041, J-0042."]
+    assert eur_shop.scalar("SELECT total FROM orders WHERE name = 'W-0001'") == Decimal("1300.00")
+    band = eur_shop.job("J-0042")
+    assert (band["piece"], band["ring_size_text"]) == ("Matching band", "N½")
+
+
+@pytest.mark.xfail(strict=True, reason="pages/new_order.py:87-89 draws the 'Open J-…' buttons "
+                   "only in the run where the form was submitted; the click reruns the page "
+                   "without them, so it does nothing")
+def test_open_goes_to_the_new_job(eur_shop):
+    at = submit(fill(new_order_page(eur_shop)))
+
+    at.button(key="open_new_J-0041").click().run()
+
+    assert not at.exception
+    assert values(at.title)[0].startswith("J-0041 · Signet ring")

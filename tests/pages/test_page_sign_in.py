@@ -1,0 +1,142 @@
+"""Who's at the screen: the sign-in page, the demo data, and what is open before sign-in."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.pages.support import (
+    BEN,
+    DEMO_MANAGER,
+    EUR_OPEN_JOBS,
+    assert_no_exception,
+    button,
+    labels,
+    new_app,
+    open_page,
+    run_ok,
+    values,
+)
+from workflow.lifecycle import OPEN_STATES, STAGES
+from workflow.model import Role
+
+# pages/sign_in.py calls st.switch_page("pages/board.py") from a run whose page list holds
+# only the sign-in page (nobody was signed in when streamlit_app.py built it), so Streamlit
+# raises StreamlitPageNotFoundError instead of opening the board. Seen in a real server too.
+SWITCH_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="pages/sign_in.py:31/39/53 st.switch_page(BOARD_PAGE) while the board is not in "
+           "st.navigation's list yet -> StreamlitPageNotFoundError (use st.rerun())")
+
+
+def stage_caption(shop) -> str:
+    """The board's caption as it should read for the database's open jobs."""
+    per_stage = dict(shop.rows("SELECT state, count(*) FROM jobs GROUP BY state"))
+    total = sum(per_stage.get(s, 0) for s in OPEN_STATES)
+    return (f"{total} jobs shown · open work by stage: "
+            + " · ".join(f"{STAGES[s]} {per_stage.get(s, 0)}" for s in OPEN_STATES))
+
+
+def test_an_empty_database_offers_demo_data_and_a_first_manager(empty_shop):
+    at = run_ok(new_app())
+
+    assert values(at.title) == ["Atelier"]
+    assert "A new workshop" in values(at.subheader)
+    assert at.button(key="load_demo").label == "Load demo data"
+    assert "Add and sign in" in labels(at.button)
+    assert "Board" not in values(at.title)
+
+
+def test_load_demo_data_fills_the_shop_and_signs_in_its_manager(demo_click, demo_shop):
+    at = demo_click.at
+    rosa = demo_shop.staff_id(DEMO_MANAGER)
+
+    assert at.session_state["staff_id"] == rosa
+    assert demo_shop.count("staff") == 6
+    assert demo_shop.count("orders") == 401          # 400 from the export + a walk-in repair
+    in_stages = {s for (s,) in demo_shop.rows("SELECT DISTINCT state FROM jobs")}
+    assert {"new", "design_consultation", "awaiting_approval", "in_production",
+            "quality_check", "ready", "on_hold", "completed"} <= in_stages
+    assert demo_shop.count("job_status_history", "trigger NOT IN ('create', 'import')") > 100
+    assert demo_shop.count("design_versions") > 0
+
+    # The manager is signed in: opening the app shows the board with the demo's open work.
+    board = run_ok(new_app(rosa))
+    assert values(board.title) == ["Board"]
+    assert board.caption[0].value == stage_caption(demo_shop)
+    assert "Signed in as **Rosa Marquez** (manager)" in values(board.sidebar.caption)
+
+
+@SWITCH_BUG
+def test_load_demo_data_lands_on_the_board_with_its_summary(demo_click, demo_shop):
+    at = demo_click.at
+
+    assert_no_exception(at)
+    assert values(at.title) == ["Board"]
+    assert values(at.success)[0].startswith("Demo shop ready: 6 staff, 400 orders")
+    assert at.caption[0].value == stage_caption(demo_shop)
+
+
+def test_picking_a_person_and_continue_signs_them_in(eur_shop):
+    at = run_ok(new_app())
+    assert at.subheader[0].value == "Who's at the screen?"
+    assert "Ben Ortiz — bench jeweler" in at.selectbox(key="pick_staff").options
+
+    at.selectbox(key="pick_staff").set_value(eur_shop.staff_id(BEN))
+    at.button(key="sign_in").click().run()
+
+    assert at.session_state["staff_id"] == eur_shop.staff_id(BEN)
+    run_ok(at)  # the next run builds the signed-in page list: the board is in the menu
+    board = open_page(at, "pages/board.py")
+    assert values(board.title) == ["Board"]
+    assert "Signed in as **Ben Ortiz** (bench jeweler)" in values(board.sidebar.caption)
+
+
+@SWITCH_BUG
+def test_continue_goes_straight_to_the_board(eur_shop):
+    at = run_ok(new_app())
+    at.selectbox(key="pick_staff").set_value(eur_shop.staff_id(BEN))
+
+    at.button(key="sign_in").click().run()
+
+    assert_no_exception(at)
+    assert values(at.title) == ["Board"]
+    assert len([b for b in at.button if b.key.startswith("open_")]) == len(EUR_OPEN_JOBS)
+
+
+def test_the_first_staff_member_is_added_as_a_manager_and_signed_in(empty_shop):
+    at = run_ok(new_app())
+
+    at.text_input[0].input("Ines Duarte")
+    button(at, "Add and sign in").click().run()
+
+    assert empty_shop.rows("SELECT name, role FROM staff") == [("Ines Duarte", Role.MANAGER)]
+    assert at.session_state["staff_id"] == empty_shop.staff_id("Ines Duarte")
+
+
+@SWITCH_BUG
+def test_add_the_first_staff_member_goes_straight_to_the_board(empty_shop):
+    at = run_ok(new_app())
+    at.text_input[0].input("Ines Duarte")
+
+    button(at, "Add and sign in").click().run()
+
+    assert_no_exception(at)
+    assert values(at.title) == ["Board"]
+
+
+@pytest.mark.parametrize("page", ["pages/board.py", "pages/job.py", "pages/new_order.py",
+                                  "pages/import_orders.py", "pages/staff.py"])
+def test_no_page_but_sign_in_is_open_before_anyone_signs_in(eur_shop, page):
+    # Asked for before the first run (like a bookmarked URL), the page is not in
+    # st.navigation's list: the sign-in page runs instead.
+    at = new_app()
+    at.switch_page(page)
+    at.query_params["job"] = "J-0025"
+    run_ok(at)
+    assert values(at.title) == ["Atelier"]
+    assert at.subheader[0].value == "Who's at the screen?"
+    assert not [b for b in at.button if (b.key or "").startswith(("open_", "act_"))]
+
+    # Once the app has run, the page can't even be switched to: it isn't registered.
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(page)
