@@ -1,9 +1,12 @@
 """Atelier's command line, the second entry point beside streamlit_app.py.
 
     python cli.py import-shopify FILE [--db PATH] [--dry-run]
+    python cli.py dispatch [--db PATH] [--once]     send the customer messages that are due
 
 It wires connectors to workflow services exactly as the pages do. Exit codes: 0 all well,
 1 rows were rejected or the file was refused, 2 the database is held by the running app.
+`dispatch` exits 1 when a message failed for good during the run, and 2 when the app holds
+the database (its own dispatcher is doing the work then).
 """
 
 from __future__ import annotations
@@ -71,6 +74,50 @@ def import_shopify(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> 
         con.close()
 
 
+def dispatch(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
+    """Send the customer messages that are due (issue 4), as the app's dispatcher does.
+
+    With --once: until nothing is due now, then exit (for a scheduled run); else until
+    Ctrl-C/SIGTERM, checking every --poll seconds. Notifiers come from the environment (see
+    pages/dispatcher_runtime.py). Returns the exit code (module docstring).
+    """
+    import signal
+    import threading
+
+    from pages.dispatcher_runtime import build_notifiers, config_from, outbox_folder
+    from workflow.notification_services import Dispatcher
+
+    try:
+        con = db.connect(args.db)
+    except DatabaseBusy as exc:
+        print("The Atelier app has the database open, and its own dispatcher is sending the "
+              f"messages: nothing to do here.\n({exc})", file=err)
+        return 2
+    try:
+        wiring = build_notifiers(config_from(), outbox_folder(db.database_path(args.db)))
+        for problem in wiring.problems:
+            print(f"note: {problem}", file=err)
+        for channel, described in wiring.descriptions.items():
+            print(f"{channel}: {described}", file=out)
+        dispatcher = Dispatcher(db.cursor(con), wiring.notifiers, name="cli")
+        if args.once:
+            report = dispatcher.drain()
+            print(report.sentence(), file=out)
+            return 1 if report.failed else 0
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        print("Sending due messages until stopped (Ctrl-C).", file=out, flush=True)
+        dispatcher.run_forever(stop, poll_seconds=args.poll)
+        print(dispatcher.totals.sentence(), file=out)
+        return 1 if dispatcher.totals.failed else 0
+    except AtelierError as exc:
+        print(str(exc), file=err)
+        return 1
+    finally:
+        con.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cli.py", description="Atelier command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -79,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help="database file (default: $ATELIER_DB or data/atelier.duckdb)")
     p.add_argument("--dry-run", action="store_true", help="show the preview, write nothing")
     p.set_defaults(func=import_shopify)
+    p = sub.add_parser("dispatch", help="send the customer messages that are due")
+    p.add_argument("--db", help="database file (default: $ATELIER_DB or data/atelier.duckdb)")
+    p.add_argument("--once", action="store_true",
+                   help="send what is due now, then exit (for a scheduled run)")
+    p.add_argument("--poll", type=float, default=5.0, help="seconds between checks (default 5)")
+    p.set_defaults(func=dispatch)
     return parser
 
 

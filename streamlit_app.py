@@ -22,12 +22,19 @@ else:
             st.Page("pages/board.py", title="Board", icon=":material/view_kanban:",
                     default=True),
             st.Page("pages/job.py", title="Job", icon=":material/diamond:"),
+            st.Page("pages/orders.py", title="Orders", icon=":material/receipt_long:"),
             st.Page("pages/new_order.py", title="New walk-in order",
                     icon=":material/add_shopping_cart:"),
         ],
         "Data": [
             st.Page("pages/import_orders.py", title="Import Shopify orders",
                     icon=":material/upload_file:"),
+        ],
+        "Customers": [
+            st.Page("pages/notifications.py", title="Customer messages",
+                    icon=":material/mail:"),
+            st.Page("pages/notification_settings.py", title="Message templates",
+                    icon=":material/edit_note:"),
         ],
         "Shop": [
             st.Page("pages/staff.py", title="Staff and workflow", icon=":material/group:"),

@@ -89,6 +89,21 @@ def machine_line() -> str:
             f"load average {load_average()}")
 
 
+def code_line(paths: Sequence[str]) -> str:
+    """Short sha256 of the measured source files, to tie figures to the code they measured
+    (the working tree changes under the benchmarks)."""
+    import hashlib
+
+    parts = []
+    for rel in paths:
+        try:
+            digest = hashlib.sha256((ROOT / rel).read_bytes()).hexdigest()[:8]
+        except OSError:
+            digest = "missing"
+        parts.append(f"{rel} {digest}")
+    return "code: " + ", ".join(parts)
+
+
 # --- child processes ----------------------------------------------------------------------------
 
 def emit(result: dict) -> None:

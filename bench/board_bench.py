@@ -44,12 +44,14 @@ if __package__ in (None, ""):  # run as `python bench/board_bench.py`
 from bench._util import (  # noqa: E402
     ROOT,
     best_median,
+    code_line,
     machine_line,
     table,
     verdict,
 )
 
 TARGET_RATIO = 1.5
+MEASURED = ["pages/board.py", "storage/queries.py", "streamlit_app.py", "pages/common.py"]
 ROWS_PER_ORDER = 1.495  # write_demo_export: line items (= jobs) per order
 BENCH_ACTOR = "Bench set-up"
 
@@ -393,6 +395,7 @@ def _run(work: Path, open_jobs: int, finished: int, runs: int, query_runs: int, 
     print("Atelier board benchmark", "(quick)" if args.quick else "",
           time.strftime("%Y-%m-%d %H:%M"))
     print(machine_line())
+    print(code_line(MEASURED))
     paths = {"A": work / "a.duckdb", "B": work / "b.duckdb"}
     t0 = time.perf_counter()
     b = build_b(paths["B"], work / "export.csv", open_jobs, finished)

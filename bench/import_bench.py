@@ -26,9 +26,11 @@ from __future__ import annotations
 import argparse
 import csv
 import gc
+import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -38,7 +40,9 @@ if __package__ in (None, ""):  # run as `python bench/import_bench.py`
 
 from bench._util import (  # noqa: E402
     MB,
+    ROOT,
     best_median,
+    code_line,
     emit,
     machine_line,
     peak_rss_mb,
@@ -54,6 +58,7 @@ ROWS_PER_ORDER = 1.495  # what write_demo_export gives at 10k-100k orders (seed 
 TARGET_IMPORT_RATIO = 3.0
 TARGET_REIMPORT_RATIO = 1.0
 TARGET_PEAK_MB = 500.0
+MEASURED = ["connectors/shopify.py", "workflow/import_service.py", "storage/migrations.py"]
 
 
 # --- the export ---------------------------------------------------------------------------------
@@ -181,14 +186,62 @@ def child_rowloop(csv_path: str, db_path: str, rows: int, autocommit_rows: int) 
             "autocommit_seconds": per_commit}
 
 
+class _MemorySampler(threading.Thread):
+    """Samples RSS every few ms and charges each rise to what the main thread was doing: the
+    SQL statement being executed, else the innermost line of app code (not bench/)."""
+
+    def __init__(self, interval: float = 0.003) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.sql: str | None = None
+        self.samples: list[tuple[float, str]] = []
+        self._stop_event = threading.Event()
+        self._main = threading.main_thread().ident
+
+    def _where(self) -> str:
+        if self.sql:
+            return "SQL " + self.sql[:70]
+        frame = sys._current_frames().get(self._main)
+        root, bench = str(ROOT) + os.sep, str(ROOT / "bench") + os.sep
+        while frame is not None:
+            name = frame.f_code.co_filename
+            if name.startswith(root) and not name.startswith(bench):
+                return (f"{os.path.relpath(name, ROOT)}:{frame.f_lineno}"
+                        f" {frame.f_code.co_name}")
+            frame = frame.f_back
+        return "(outside app code)"
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.samples.append((rss_mb(), self._where()))
+            time.sleep(self.interval)
+
+    def stop(self) -> list[tuple[str, float, float]]:
+        """(where, MB of RSS rise charged to it, highest RSS seen there), biggest rise first."""
+        self._stop_event.set()
+        self.join()
+        rise: dict[str, float] = {}
+        top: dict[str, float] = {}
+        prev = self.samples[0][0] if self.samples else 0.0
+        for rss, where in self.samples:
+            if rss > prev:
+                rise[where] = rise.get(where, 0.0) + rss - prev
+            top[where] = max(top.get(where, 0.0), rss)
+            prev = rss
+        return sorted(((w, r, top[w]) for w, r in rise.items()), key=lambda x: -x[1])
+
+
 def child_profile(csv_path: str, db_path: str) -> dict:
-    """One first import with each SQL statement timed (and DuckDB's memory after it), and a
-    pyinstrument profile when pyinstrument is installed."""
+    """One first import with each SQL statement timed (RSS and DuckDB's own memory figure
+    around it), RSS rises charged to lines and statements, and a pyinstrument profile when
+    pyinstrument is installed."""
     from connectors.shopify import parse_orders_export
     from storage import db
     from storage.unit_of_work import UnitOfWork
     from workflow.import_service import import_orders
     from workflow.model import SYSTEM_IMPORT
+
+    sampler = _MemorySampler()
 
     class TimedConnection:
         """Delegates to the cursor; times each execute and reads duckdb_memory() after
@@ -196,19 +249,24 @@ def child_profile(csv_path: str, db_path: str) -> dict:
 
         def __init__(self, con) -> None:
             self._con = con
-            self.log: list[tuple[float, float, float, str]] = []
+            self.log: list[tuple[float, float, float, float, str]] = []
 
         def execute(self, sql: str, *args):
-            t0 = time.perf_counter()
-            result = self._con.execute(sql, *args)
-            seconds = time.perf_counter() - t0
             head = " ".join(sql.split())
+            before = rss_mb()
+            sampler.sql = head
+            t0 = time.perf_counter()
+            try:
+                result = self._con.execute(sql, *args)
+            finally:
+                sampler.sql = None
+            seconds = time.perf_counter() - t0
             mem = float("nan")
             if head.startswith(("CREATE", "INSERT", "UPDATE")) and "RETURNING" not in head:
                 mem = self._con.execute(
                     "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"
                 ).fetchall()[0][0] / MB
-            self.log.append((seconds, mem, rss_mb(), head))
+            self.log.append((seconds, mem, before, rss_mb(), head))
             return result
 
         def __getattr__(self, name: str):
@@ -222,20 +280,27 @@ def child_profile(csv_path: str, db_path: str) -> dict:
     except ImportError:
         Profiler = None  # noqa: N806
     profiler = Profiler(interval=0.001) if Profiler else None
+    base = rss_mb()
+    reset_peak_rss()
+    sampler.start()
     if profiler:
         profiler.start()
     t0 = time.perf_counter()
     parsed = parse_orders_export(csv_path)
     t1 = time.perf_counter()
+    parse_peak = peak_rss_mb()
     import_orders(UnitOfWork(timed_con), parsed, SYSTEM_IMPORT)
     t2 = time.perf_counter()
     text = ""
     if profiler:
         profiler.stop()
         text = profiler.output_text(unicode=False, color=False)
-    statements = [{"seconds": s, "duckdb_mb": m, "rss_mb": r, "sql": q[:88]}
-                  for s, m, r, q in timed_con.log]
+    rises = sampler.stop()
+    statements = [{"seconds": s, "duckdb_mb": m, "rss_before": b, "rss_after": a,
+                   "sql": q[:88]} for s, m, b, a, q in timed_con.log]
     return {"parse_s": t1 - t0, "store_s": t2 - t1, "statements": statements,
+            "base_mb": base, "parse_peak_mb": parse_peak, "peak_mb": peak_rss_mb(),
+            "rises": rises[:14],
             "pyinstrument": text or "(pyinstrument not installed: pip install pyinstrument)"}
 
 
@@ -297,6 +362,7 @@ def _run(work: Path, rows_wanted: int, runs: int, args) -> int:
     print("Atelier import benchmark", "(quick)" if args.quick else "",
           time.strftime("%Y-%m-%d %H:%M"))
     print(machine_line())
+    print(code_line(MEASURED))
     export = work / "orders_export.csv"
     rows, orders, gen_s = write_export(export, rows_wanted)
     print(f"export: {rows:,} rows, {orders:,} orders, {export.stat().st_size / MB:.1f} MB "
@@ -308,14 +374,15 @@ def _run(work: Path, rows_wanted: int, runs: int, args) -> int:
     for i in range(runs):
         r = run_child(MODULE, ["--child", "readcsv", *csv_arg, "--db", str(work / f"r{i}.db")])
         base.append(r["seconds"])
-        base_peak.append(r["peak_mb"])
+        base_peak.append((r["peak_mb"], r["base_mb"]))
         m = run_child(MODULE, ["--child", "import", *csv_arg, "--db", str(work / f"a{i}.db")])
         imports.append(m)
         first.append(m["first"]["seconds"])
         again.append(m["again"]["seconds"])
         print(f"run {i + 1}: read_csv {r['seconds']:.2f} s, import {m['first']['seconds']:.2f} s"
               f" (parse {m['first']['parse_s']:.2f} + store {m['first']['store_s']:.2f}),"
-              f" re-import {m['again']['seconds']:.2f} s")
+              f" re-import {m['again']['seconds']:.2f} s; this run's import / read_csv "
+              f"{m['first']['seconds'] / r['seconds']:.2f}x")
         for f in work.glob("*.db*"):
             f.unlink()
 
@@ -367,7 +434,8 @@ def _run(work: Path, rows_wanted: int, runs: int, args) -> int:
     print(f"\nmemory: peak RSS {peak:.0f} MB during the first import (the process was at "
           f"{base_mb:.0f} MB before it: modules loaded, database open; +{peak - base_mb:.0f} MB"
           f" for parse + import); Arrow memory pool peak {arrow_mb:.0f} MB; re-import peak "
-          f"{peak_again:.0f} MB; read_csv process peak {max(base_peak):.0f} MB.")
+          f"{peak_again:.0f} MB; the read_csv baseline's process peaked at "
+          f"{max(base_peak)[0]:.0f} MB (from {max(base_peak)[1]:.0f} MB).")
     if not args.no_trace:
         t = run_child(MODULE, ["--child", "import", *csv_arg, "--db", str(work / "t.db"),
                                "--trace"])
@@ -396,16 +464,21 @@ def _run(work: Path, rows_wanted: int, runs: int, args) -> int:
 
 def _print_profile(p: dict) -> None:
     print(f"\n--- profile of one first import: parse {p['parse_s']:.2f} s, "
-          f"import_orders {p['store_s']:.2f} s ---")
+          f"import_orders {p['store_s']:.2f} s (timings inflated by the instruments) ---")
     stmts = p["statements"]
     total = sum(s["seconds"] for s in stmts)
     print(f"SQL statements in import_orders: {len(stmts)}, {total:.2f} s in all; the slowest "
-          "(duckdb MB = DuckDB's tracked memory after the statement):")
+          "(DuckDB MB: duckdb_memory() after the statement):")
     rows = [[s["sql"][:72], f"{s['seconds']:.3f}",
              "" if s["duckdb_mb"] != s["duckdb_mb"] else f"{s['duckdb_mb']:.0f}",
-             f"{s['rss_mb']:.0f}"]
+             f"{s['rss_before']:.0f} -> {s['rss_after']:.0f}"]
             for s in sorted(stmts, key=lambda s: -s["seconds"])[:12]]
-    print(table(rows, ["statement", "s", "duckdb MB", "RSS MB"]))
+    print(table(rows, ["statement", "s", "DuckDB MB", "RSS MB"]))
+    print(f"\nmemory: RSS {p['base_mb']:.0f} MB before, peak {p['parse_peak_mb']:.0f} MB by the "
+          f"end of parse_orders_export, peak {p['peak_mb']:.0f} MB overall. RSS rises charged "
+          "to what was running (sampled every 3 ms):")
+    print(table([[w[:92], f"+{r:.0f}", f"{top:.0f}"] for w, r, top in p["rises"]],
+                ["running", "MB", "RSS up to"]))
     print("\npyinstrument:")
     print(p["pyinstrument"])
 

@@ -16,7 +16,6 @@ reason a person can act on. Never writes the database.
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
 from datetime import UTC, datetime, timedelta
 
@@ -106,11 +105,11 @@ class SendGridNotifier:
             raise self._classify(exc) from exc
         except urllib.error.URLError as exc:
             reason = exc.reason
-            if isinstance(reason, TimeoutError | socket.timeout):
+            if isinstance(reason, TimeoutError):
                 raise RetryableDeliveryError(
                     f"SendGrid didn't answer within {self.timeout:g} s.") from exc
             raise RetryableDeliveryError(f"Couldn't reach SendGrid: {reason}.") from exc
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise RetryableDeliveryError(
                 f"SendGrid didn't answer within {self.timeout:g} s (the message may have been "
                 "accepted; it will be tried again).") from exc
@@ -124,7 +123,7 @@ class SendGridNotifier:
     def _classify(self, exc: http_errors.HTTPError):
         status = int(getattr(exc, "status_code", 0) or 0)
         details = _sendgrid_messages(getattr(exc, "body", None))
-        detail = "; ".join(d for d in details if d)
+        detail = "; ".join(d for d in details if d).rstrip(".")
         joined = detail.lower()
         if status == 429:
             reset = _header(getattr(exc, "headers", None), "X-RateLimit-Reset")

@@ -10,10 +10,11 @@ on real exports from 2023-2026 (GUIDE.md §5):
 - text starting with ``+``, ``-`` or a digit (zips, phones) written with a leading apostrophe;
 - variant options appended to `Lineitem name` ("Ridge Ring - Rhodium Plating / 8").
 
-Files that went through a spreadsheet are read where that can be done without guessing
-(BOM, CRLF, ``;`` delimiters, Windows-1252, dates without an offset, ``0`` for ``0.00``) and the
-file-level facts are said in `ParsedExport.notes`; what can't be read becomes a `RowProblem` and
-the whole order it belongs to is left out.
+Files that went through a spreadsheet are read where that can be done (BOM, CRLF, ``;``
+delimiters, Windows-1252, ``0`` for ``0.00``, dates without an offset taken as shop time) and
+what was done, or guessed (day/month order), is said in `ParsedExport.notes`; what can't be read
+(an Id in scientific notation, ``12,50``) becomes a `RowProblem` and the whole order it belongs
+to is left out.
 
 The connector only reads: it never writes to the database (GUIDE.md §1).
 """

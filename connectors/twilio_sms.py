@@ -110,6 +110,7 @@ class TwilioNotifier:
         code = exc.code if isinstance(exc.code, int) else None
         words = TWILIO_CODES.get(code or -1)
         said = (exc.msg or "").strip()
+        said = said.removeprefix("Unable to create record:").strip()
         detail = words or said or "no details"
         suffix = f" (Twilio {status}{f', error {code}' if code else ''})"
         if status == 429:

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from connectors.spreadsheet_export import to_csv_bytes, to_xlsx_bytes
 from pages import common
 from storage import queries
 from workflow.lifecycle import OPEN_STATES, STAGES
@@ -40,6 +41,15 @@ counts = jobs.groupby("state").size().to_dict() if not jobs.empty else {}
 st.caption(f"{len(jobs)} jobs shown · open work by stage: "
            + " · ".join(f"{STAGES[s]} {n}" for s, n in queries.stage_counts(cur).items()))
 
+EXPORT_COLUMNS = ["job_number", "state", "piece", "customer", "email", "order_name",
+                  "promised_date", "days_in_stage", "rush", "overdue", "assignee"]
+if not jobs.empty:
+    e1, e2, _ = st.columns([1, 1, 6])
+    e1.download_button("Export CSV", to_csv_bytes(jobs, EXPORT_COLUMNS), file_name="jobs.csv",
+                       mime="text/csv", key="board_csv")
+    e2.download_button("Export Excel", to_xlsx_bytes(jobs, "Jobs", EXPORT_COLUMNS),
+                       file_name="jobs.xlsx", key="board_xlsx",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 if jobs.empty:
     st.info("No jobs match these filters." if (search or stages or assignee or overdue
                                                  or this_week or rush)

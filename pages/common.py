@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
+from pages import dispatcher_runtime
 from storage import db, queries
 from storage.unit_of_work import UnitOfWork
 from workflow.errors import AtelierError, DatabaseBusy
@@ -23,10 +24,13 @@ JOB_PAGE = "pages/job.py"
 BOARD_PAGE = "pages/board.py"
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, on_release=dispatcher_runtime.stop)
 def _connection(path: str) -> duckdb.DuckDBPyConnection:
     # One connection per process (GUIDE.md §3); every script run takes a cursor of it.
-    return db.connect(path)
+    # The message dispatcher's thread lives as long as this connection (issue 4).
+    con = db.connect(path)
+    dispatcher_runtime.start(con, path)
+    return con
 
 
 def database_file() -> Path:

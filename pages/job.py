@@ -12,6 +12,7 @@ import duckdb
 import streamlit as st
 
 from pages import common
+from pages.materials import materials_section
 from storage import queries
 from workflow import services
 from workflow.errors import AtelierError, StaleJob
@@ -174,6 +175,7 @@ with left:
         st.dataframe(checks[["signed_at", "signed_by", "all_passed", "note"]],
                      hide_index=True, width="stretch")
 
+    materials_section(job, actor)
     st.subheader("Timeline")
     with st.form("add_note", clear_on_submit=True):
         body = st.text_area("Add a note", key="note_body", height=70)

@@ -96,8 +96,8 @@ def stock_list(con, flt: StockFilter, limit: int = 500) -> pd.DataFrame:
         where.append("i.ownership IN (SELECT unnest($owns))")
         params["owns"] = list(flt.ownerships)
     if flt.location_id is not None:
-        where.append("EXISTS (SELECT 1 FROM inventory_stock s WHERE s.item_id = i.id"
-                     " AND s.location_id = $loc AND s.on_hand <> 0)")
+        where.append("EXISTS (SELECT 1 FROM inventory_balances s WHERE s.item_id = i.id"
+                     " AND s.location_id = $loc AND s.job_id = 0 AND s.on_hand <> 0)")
         params["loc"] = flt.location_id
     if flt.search.strip():
         where.append("(i.code ILIKE $q OR i.description ILIKE $q OR i.cert_number ILIKE $q"
@@ -122,9 +122,9 @@ def stock_list(con, flt: StockFilter, limit: int = 500) -> pd.DataFrame:
                END AS cert,
                (SELECT string_agg(l.name || ' ' || CAST(s.on_hand AS VARCHAR), ', '
                                   ORDER BY l.name)
-                  FROM inventory_stock s JOIN inventory_locations l ON l.id = s.location_id
-                 WHERE s.item_id = i.id AND s.on_hand <> 0) AS "where"
-          FROM inventory_items i JOIN inventory_balances b ON b.item_id = i.id
+                  FROM inventory_balances s JOIN inventory_locations l ON l.id = s.location_id
+                 WHERE s.item_id = i.id AND s.job_id = 0 AND s.on_hand <> 0) AS "where"
+          FROM inventory_items i JOIN inventory_item_totals b ON b.item_id = i.id
          {('WHERE ' + ' AND '.join(where)) if where else ''}
          ORDER BY i.id DESC LIMIT $lim"""
     return _nulls_as_none(con.execute(sql, params).df())
@@ -146,7 +146,7 @@ def stock_totals(con) -> dict:
                                 AND b.on_hand + b.issued > 0) AS customer_stones,
                count(*) FILTER (WHERE b.on_hand + b.issued > 0) AS items,
                CASE WHEN count(DISTINCT i.currency) <= 1 THEN min(i.currency) END AS currency
-          FROM inventory_items i JOIN inventory_balances b ON b.item_id = i.id""", [])
+          FROM inventory_items i JOIN inventory_item_totals b ON b.item_id = i.id""", [])
     for k in ("stock", "at_bench", "memo"):
         row[k] = Decimal(row[k]).quantize(Decimal("0.01"))
     return row
@@ -162,7 +162,7 @@ def memo_due(con, days: int, shop_tz: str) -> pd.DataFrame:
                date_diff('day', CAST(timezone($tz, now()) AS DATE), i.memo_due_date)
                    AS days_left,
                b.on_hand, b.issued, i.unit_cost, i.currency
-          FROM inventory_items i JOIN inventory_balances b ON b.item_id = i.id
+          FROM inventory_items i JOIN inventory_item_totals b ON b.item_id = i.id
          WHERE i.ownership = 'memo' AND b.on_hand + b.issued > 0
            AND i.memo_due_date <= CAST(timezone($tz, now()) AS DATE) + $days
          ORDER BY i.memo_due_date, i.code""", {"tz": shop_tz, "days": int(days)}).df())
@@ -174,7 +174,7 @@ def low_stock(con) -> pd.DataFrame:
     return _nulls_as_none(con.execute("""
         SELECT i.code, i.category, i.description, i.unit, b.on_hand - b.reserved AS available,
                i.reorder_point, i.supplier
-          FROM inventory_items i JOIN inventory_balances b ON b.item_id = i.id
+          FROM inventory_items i JOIN inventory_item_totals b ON b.item_id = i.id
          WHERE i.ownership = 'owned' AND i.reorder_point IS NOT NULL
            AND b.on_hand - b.reserved <= i.reorder_point
          ORDER BY CASE i.category WHEN 'metal' THEN 0 WHEN 'finding' THEN 1 ELSE 2 END,
@@ -204,7 +204,7 @@ def item_by_code(con, code: str) -> dict | None:
     return _record(con, """
         SELECT i.*, b.on_hand, b.reserved, b.on_hand - b.reserved AS available, b.issued,
                c.name AS customer, j.job_number AS owner_job_number
-          FROM inventory_items i JOIN inventory_balances b ON b.item_id = i.id
+          FROM inventory_items i JOIN inventory_item_totals b ON b.item_id = i.id
           LEFT JOIN customers c ON c.id = i.customer_id
           LEFT JOIN jobs j ON j.id = i.owner_job_id
          WHERE upper(i.code) = upper(?)""", [code.strip()])
@@ -213,17 +213,18 @@ def item_by_code(con, code: str) -> dict | None:
 def item_stock(con, item_id: int) -> pd.DataFrame:
     """Where an item's stock is: location code, name and quantity."""
     return con.execute("""
-        SELECT l.code, l.name, s.on_hand FROM inventory_stock s
+        SELECT l.code, l.name, s.on_hand FROM inventory_balances s
           JOIN inventory_locations l ON l.id = s.location_id
-         WHERE s.item_id = ? AND s.on_hand <> 0 ORDER BY l.name""", [item_id]).df()
+         WHERE s.item_id = ? AND s.job_id = 0 AND s.on_hand <> 0 ORDER BY l.name""",
+                       [item_id]).df()
 
 
 def item_jobs(con, item_id: int) -> pd.DataFrame:
     """The jobs holding an item now: job number, stage, reserved, issued."""
     return con.execute("""
-        SELECT j.job_number, j.state, h.reserved, h.issued FROM inventory_job_holdings h
+        SELECT j.job_number, j.state, h.reserved, h.issued FROM inventory_balances h
           JOIN jobs j ON j.id = h.job_id
-         WHERE h.item_id = ? AND (h.reserved <> 0 OR h.issued <> 0)
+         WHERE h.item_id = ? AND h.job_id <> 0 AND (h.reserved <> 0 OR h.issued <> 0)
          ORDER BY j.job_number""", [item_id]).df()
 
 
@@ -246,16 +247,17 @@ def job_materials(con, job_id: int) -> pd.DataFrame:
     planned, reserved, issued, available, note, fineness, carat."""
     return _nulls_as_none(con.execute("""
         WITH ids AS (SELECT item_id FROM job_materials WHERE job_id = $job
-                     UNION SELECT item_id FROM inventory_job_holdings WHERE job_id = $job
+                     UNION SELECT item_id FROM inventory_balances WHERE job_id = $job
                        AND (reserved <> 0 OR issued <> 0))
         SELECT i.id AS item_id, i.code, i.category, i.description, i.unit, i.ownership,
                m.quantity AS planned, coalesce(h.reserved, 0) AS reserved,
                coalesce(h.issued, 0) AS issued, b.on_hand - b.reserved AS available, m.note,
                i.fineness, i.carat
           FROM ids JOIN inventory_items i ON i.id = ids.item_id
-          JOIN inventory_balances b ON b.item_id = i.id
+          JOIN inventory_item_totals b ON b.item_id = i.id
           LEFT JOIN job_materials m ON m.job_id = $job AND m.item_id = i.id
-          LEFT JOIN inventory_job_holdings h ON h.job_id = $job AND h.item_id = i.id
+          LEFT JOIN inventory_balances h ON h.job_id = $job AND h.item_id = i.id
+               AND h.location_id = 0
          ORDER BY CASE i.category WHEN 'metal' THEN 0 WHEN 'stone' THEN 1
                                   WHEN 'melee' THEN 2 ELSE 3 END, i.code""",
                                      {"job": job_id}).df())
@@ -316,14 +318,15 @@ def count_sheet(con, count_id: int) -> pd.DataFrame:
     if head is None:
         return pd.DataFrame(columns=["code", "category", "description", "unit", "expected",
                                      "counted", "variance", "matched"])
-    params = {"count": count_id, "loc": head["location_id"], "cat": head["category"]}
+    params = {"count": count_id}
     missing = ""
     if head["status"] == "open":
+        params.update(loc=head["location_id"], cat=head["category"])
         missing = """
         UNION ALL
         SELECT i.code, i.category, i.description, i.unit, sum(s.on_hand), NULL, NULL, NULL
-          FROM inventory_stock s JOIN inventory_items i ON i.id = s.item_id
-         WHERE s.on_hand <> 0
+          FROM inventory_balances s JOIN inventory_items i ON i.id = s.item_id
+         WHERE s.on_hand <> 0 AND s.job_id = 0
            AND ($loc IS NULL OR s.location_id = $loc)
            AND ($cat IS NULL OR i.category = $cat)
            AND s.item_id NOT IN (SELECT item_id FROM inventory_count_lines
@@ -346,7 +349,7 @@ def items_for_labels(con, codes: list[str]) -> list[dict]:
         SELECT i.code, i.category, i.description, i.carat, i.pieces_received, i.ownership,
                CASE WHEN i.cert_number IS NOT NULL THEN i.cert_lab || ' ' || i.cert_number
                END AS cert, i.unit, b.on_hand
-          FROM inventory_items i JOIN inventory_balances b ON b.item_id = i.id
+          FROM inventory_items i JOIN inventory_item_totals b ON b.item_id = i.id
          WHERE i.code IN (SELECT unnest(?))""", [list(codes)])
     names = [d[0] for d in cur.description]
     found = {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
@@ -357,7 +360,7 @@ def labelled_items(con, limit: int = 300) -> pd.DataFrame:
     """Stones and melee parcels that carry a label (in stock or at a bench), newest first."""
     return con.execute(f"""
         SELECT i.code, i.description FROM inventory_items i
-          JOIN inventory_balances b ON b.item_id = i.id
+          JOIN inventory_item_totals b ON b.item_id = i.id
          WHERE i.category IN ('{Category.STONE}', '{Category.MELEE}')
            AND b.on_hand + b.issued > 0
          ORDER BY i.id DESC LIMIT ?""", [limit]).df()
@@ -370,3 +373,33 @@ def ledger_totals(con) -> pd.DataFrame:
         SELECT item_id, sum(on_hand_change) AS on_hand, sum(reserved_change) AS reserved,
                sum(issued_change) AS issued
           FROM inventory_ledger GROUP BY item_id ORDER BY item_id""").df()
+
+
+def balance_mismatches(con) -> pd.DataFrame:
+    """Rows of `inventory_balances` that differ from the ledger's sums (empty when they all
+    agree): item_id, location_id, job_id, and ledger_/balance_ on_hand, reserved, issued. A
+    ledger row's on-hand change belongs to (item, location, job 0), its reserved and issued
+    changes to (item, location 0, job). Reads the whole ledger: for checks and tests."""
+    return con.execute("""
+        WITH parts AS (
+            SELECT item_id, coalesce(location_id, 0) AS location_id, 0 AS job_id,
+                   on_hand_change AS on_hand, 0 AS reserved, 0 AS issued
+              FROM inventory_ledger WHERE on_hand_change <> 0
+            UNION ALL
+            SELECT item_id, 0, coalesce(job_id, 0), 0, reserved_change, issued_change
+              FROM inventory_ledger WHERE reserved_change <> 0 OR issued_change <> 0),
+        sums AS (SELECT item_id, location_id, job_id, sum(on_hand) AS on_hand,
+                        sum(reserved) AS reserved, sum(issued) AS issued
+                   FROM parts GROUP BY item_id, location_id, job_id)
+        SELECT coalesce(s.item_id, b.item_id) AS item_id,
+               coalesce(s.location_id, b.location_id) AS location_id,
+               coalesce(s.job_id, b.job_id) AS job_id,
+               s.on_hand AS ledger_on_hand, b.on_hand AS balance_on_hand,
+               s.reserved AS ledger_reserved, b.reserved AS balance_reserved,
+               s.issued AS ledger_issued, b.issued AS balance_issued
+          FROM sums s FULL OUTER JOIN inventory_balances b
+            ON b.item_id = s.item_id AND b.location_id = s.location_id AND b.job_id = s.job_id
+         WHERE coalesce(s.on_hand, 0) <> coalesce(b.on_hand, 0)
+            OR coalesce(s.reserved, 0) <> coalesce(b.reserved, 0)
+            OR coalesce(s.issued, 0) <> coalesce(b.issued, 0)
+         ORDER BY 1, 2, 3""").df()

@@ -3,11 +3,11 @@ planned materials, metal results and cycle counts.
 
 Every function takes the unit of work's connection (inside its transaction) and keeps to SQL
 that PostgreSQL also accepts (GUIDE.md §1). The ledger is append-only: `post_moves` is the only
-writer, and nothing updates or deletes its rows. In the same statement batch it keeps three
-balance tables, which are caches of ledger sums (a test checks them against the ledger):
-`inventory_balances` (per item), `inventory_stock` (per item and stock location) and
-`inventory_job_holdings` (per job and item). Each posting costs four statements, however
-many moves it holds.
+writer, and nothing updates or deletes its rows. In the same transaction it keeps
+`inventory_balances`, a cache of ledger sums (a test checks it against the ledger): one row per
+item and stock location (on hand there) and one per item and job (reserved for it, issued to
+it). A posting costs two statements however many moves it holds; reading what a stage change
+needs about a job's materials costs one (`job_context`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import duckdb
 from storage.repositories import insert_returning_id
 from workflow.inventory import (
     ZERO,
-    Category,
     ItemState,
     LocationKind,
     Move,
@@ -94,8 +93,8 @@ def insert_item(con, fields: dict, at: datetime) -> tuple[int, str]:
         f"INSERT INTO inventory_items (id, code, {', '.join(cols)}, created_at, updated_at)"
         f" VALUES (?, ?, {', '.join('?' for _ in cols)}, ?, ?)",
         [item_id, code, *[fields[c] for c in cols], at, at])
-    con.execute("INSERT INTO inventory_balances (item_id, on_hand, reserved, issued, updated_at)"
-                " VALUES (?, 0, 0, 0, ?)", [item_id, at])
+    con.execute("INSERT INTO inventory_balances (item_id, location_id, job_id) VALUES (?, 0, 0)",
+                [item_id])
     return item_id, code
 
 
@@ -124,44 +123,67 @@ def _in(ids) -> str:
 
 
 def load_states(con, item_ids) -> dict[int, ItemState]:
-    """The `ItemState` of each item in `item_ids` (two queries: the items with their balances,
-    then their stock by location and their holding jobs)."""
+    """The `ItemState` of each item in `item_ids` (unknown ids left out), in one query: the
+    items, and their non-zero balance rows with the numbers of the jobs holding them."""
     ids = sorted({int(i) for i in item_ids})
     if not ids:
         return {}
-    states: dict[int, ItemState] = {}
     rows = con.execute(f"""
-        SELECT i.id, i.code, i.category, i.description, i.unit, i.ownership, i.owner_job_id,
-               b.on_hand, b.reserved, b.issued,
-               (SELECT job_number FROM jobs j WHERE j.id = i.owner_job_id) AS owner_job_number
-          FROM inventory_items i JOIN inventory_balances b ON b.item_id = i.id
-         WHERE i.id IN ({_in(ids)})""", ids).fetchall()
-    for (item_id, code, category, description, unit, ownership, owner_job_id, on_hand,
-         reserved, issued, owner_number) in rows:
-        states[item_id] = ItemState(
-            id=item_id, code=code, category=category, description=description, unit=unit,
-            ownership=ownership, owner_job_id=owner_job_id, on_hand=on_hand,
-            reserved=reserved, issued=issued,
-            job_numbers={owner_job_id: owner_number} if owner_job_id else {})
-    parts = con.execute(f"""
-        SELECT 'stock' AS what, s.item_id, s.location_id AS ref, s.on_hand AS a, 0 AS b,
-               NULL AS job_number
-          FROM inventory_stock s WHERE s.item_id IN ({_in(ids)}) AND s.on_hand <> 0
+        SELECT 'item', i.id, i.code, i.category, i.description, i.unit, i.ownership,
+               i.owner_job_id, j.job_number, NULL, NULL, NULL, NULL, NULL
+          FROM inventory_items i LEFT JOIN jobs j ON j.id = i.owner_job_id
+         WHERE i.id IN ({_in(ids)})
         UNION ALL
-        SELECT 'job', h.item_id, h.job_id, h.reserved, h.issued, j.job_number
-          FROM inventory_job_holdings h LEFT JOIN jobs j ON j.id = h.job_id
-         WHERE h.item_id IN ({_in(ids)}) AND (h.reserved <> 0 OR h.issued <> 0)""",
-                        ids + ids).fetchall()
-    for what, item_id, ref, a, b, job_number in parts:
-        state = states.get(item_id)
-        if state is None:
+        SELECT 'balance', b.item_id, j.job_number, NULL, NULL, NULL, NULL, NULL, NULL,
+               b.location_id, b.job_id, b.on_hand, b.reserved, b.issued
+          FROM inventory_balances b LEFT JOIN jobs j ON j.id = b.job_id
+         WHERE b.item_id IN ({_in(ids)})
+           AND (b.on_hand <> 0 OR b.reserved <> 0 OR b.issued <> 0)""", ids + ids).fetchall()
+    states: dict[int, ItemState] = {}
+    for (what, item_id, code, category, description, unit, ownership, owner_job_id,
+         owner_number, *_) in rows:
+        if what == "item":
+            states[item_id] = ItemState(
+                id=item_id, code=code, category=category, description=description, unit=unit,
+                ownership=ownership, owner_job_id=owner_job_id,
+                job_numbers={owner_job_id: owner_number} if owner_number else {})
+    for what, item_id, job_number, *_, location_id, job_id, on_hand, reserved, issued in rows:
+        if what != "balance" or item_id not in states:
             continue
-        if what == "stock":
-            state.stock[ref] = Decimal(a)
-        else:
-            state.holders[ref] = (Decimal(a), Decimal(b))
-            state.job_numbers[ref] = job_number or f"#{ref}"
+        state = states[item_id]
+        state.on_hand += on_hand
+        state.reserved += reserved
+        state.issued += issued
+        if job_id:
+            state.holders[job_id] = (Decimal(reserved), Decimal(issued))
+            state.job_numbers[job_id] = job_number or f"#{job_id}"
+        elif on_hand and location_id:
+            state.stock[location_id] = Decimal(on_hand)
     return states
+
+
+def job_context(con, job_id: int, bench_code: str | None = None
+                ) -> tuple[list[dict], dict[int, ItemState], int | None]:
+    """What a stage change needs about a job's materials: its planned lines ({"item_id",
+    "quantity"}, in item-code order), the state of every item it plans or holds, and the id of
+    the location `bench_code` (None when it does not exist yet). One query for a job without
+    materials (which gives ([], {}, ...)), two for one with."""
+    rows = con.execute("""
+        SELECT 'plan', item_id, quantity FROM job_materials WHERE job_id = ?
+        UNION ALL
+        SELECT 'held', item_id, NULL FROM inventory_balances
+         WHERE job_id = ? AND (reserved <> 0 OR issued <> 0)
+        UNION ALL
+        SELECT 'bench', id, NULL FROM inventory_locations WHERE code = ?""",
+                       [job_id, job_id, bench_code]).fetchall()
+    bench_id = next((i for what, i, _ in rows if what == "bench"), None)
+    ids = {i for what, i, _ in rows if what != "bench"}
+    if not ids:
+        return [], {}, bench_id
+    states = load_states(con, ids)
+    plan = sorted(({"item_id": i, "quantity": q} for what, i, q in rows if what == "plan"),
+                  key=lambda line: states[line["item_id"]].code)
+    return plan, states, bench_id
 
 
 # --- the ledger ------------------------------------------------------------------------------
@@ -172,13 +194,15 @@ _LEDGER_COLS = ("item_id", "kind", "location_id", "to_location_id", "job_id", "o
 
 
 def post_moves(con, moves: list[Move], actor: str, at: datetime) -> int:
-    """Append `moves` to the ledger and keep the balance tables in step, inside the caller's
+    """Append `moves` to the ledger and keep `inventory_balances` in step, inside the caller's
     transaction; returns the number of rows appended.
 
-    Four statements whatever the number of moves: one multi-row INSERT into the ledger and one
-    upsert per balance table with the moves summed per key (a batch never holds a key twice).
-    The tables' CHECK constraints are the last guard against a negative balance; tripping one
-    raises `StockRefused` (the transaction is then aborted and rolled back by the caller).
+    Two statements whatever the number of moves: one multi-row INSERT into the ledger and one
+    upsert of the balance rows they touch, summed per key first (a batch never holds a key
+    twice). A move's on-hand change lands on the row of its stock location, its reserved and
+    issued changes on the row of its job. The table's CHECK constraint is the last guard
+    against a negative balance; tripping it raises `StockRefused` (the transaction is then
+    aborted, and the caller's unit of work rolls it back).
     """
     moves = [m for m in moves if m.on_hand or m.reserved or m.issued]
     if not moves:
@@ -189,47 +213,25 @@ def post_moves(con, moves: list[Move], actor: str, at: datetime) -> int:
         params += [m.item_id, str(m.kind), m.location_id, m.to_location_id, m.job_id,
                    m.on_hand, m.reserved, m.issued, m.unit_cost, m.reason, m.count_id, actor,
                    at]
-    items: dict[int, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO, ZERO])
-    stock: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
-    jobs: dict[tuple[int, int], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    rows: dict[tuple[int, int, int], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO, ZERO])
     for m in moves:
-        t = items[m.item_id]
-        t[0] += m.on_hand
-        t[1] += m.reserved
-        t[2] += m.issued
-        if m.on_hand and m.location_id is not None:
-            stock[(m.item_id, m.location_id)] += m.on_hand
-        if m.job_id is not None and (m.reserved or m.issued):
-            j = jobs[(m.job_id, m.item_id)]
-            j[0] += m.reserved
-            j[1] += m.issued
+        if m.on_hand:
+            rows[(m.item_id, m.location_id or 0, 0)][0] += m.on_hand
+        if m.reserved or m.issued:
+            row = rows[(m.item_id, 0, m.job_id or 0)]
+            row[1] += m.reserved
+            row[2] += m.issued
     try:
         con.execute(f"INSERT INTO inventory_ledger ({', '.join(_LEDGER_COLS)}) VALUES "
                     + ", ".join(values), params)
         con.execute(
-            "INSERT INTO inventory_balances (item_id, on_hand, reserved, issued, updated_at)"
-            " VALUES " + ", ".join("(?, ?, ?, ?, ?)" for _ in items)
-            + " ON CONFLICT (item_id) DO UPDATE SET"
+            "INSERT INTO inventory_balances (item_id, location_id, job_id, on_hand, reserved,"
+            " issued) VALUES " + ", ".join("(?, ?, ?, ?, ?, ?)" for _ in rows)
+            + " ON CONFLICT (item_id, location_id, job_id) DO UPDATE SET"
               " on_hand = inventory_balances.on_hand + excluded.on_hand,"
               " reserved = inventory_balances.reserved + excluded.reserved,"
-              " issued = inventory_balances.issued + excluded.issued,"
-              " updated_at = excluded.updated_at",
-            [v for item_id, t in items.items() for v in (item_id, *t, at)])
-        if stock:
-            con.execute(
-                "INSERT INTO inventory_stock (item_id, location_id, on_hand) VALUES "
-                + ", ".join("(?, ?, ?)" for _ in stock)
-                + " ON CONFLICT (item_id, location_id) DO UPDATE SET"
-                  " on_hand = inventory_stock.on_hand + excluded.on_hand",
-                [v for (item_id, loc), q in stock.items() for v in (item_id, loc, q)])
-        if jobs:
-            con.execute(
-                "INSERT INTO inventory_job_holdings (job_id, item_id, reserved, issued) VALUES "
-                + ", ".join("(?, ?, ?, ?)" for _ in jobs)
-                + " ON CONFLICT (job_id, item_id) DO UPDATE SET"
-                  " reserved = inventory_job_holdings.reserved + excluded.reserved,"
-                  " issued = inventory_job_holdings.issued + excluded.issued",
-                [v for (job_id, item_id), (r, i) in jobs.items() for v in (job_id, item_id, r, i)])
+              " issued = inventory_balances.issued + excluded.issued",
+            [v for key, amounts in rows.items() for v in (*key, *amounts)])
     except duckdb.ConstraintException as exc:
         raise StockRefused("That would take the stock records below zero; nothing was saved. "
                            "Reload the page and try again.") from exc
@@ -237,18 +239,6 @@ def post_moves(con, moves: list[Move], actor: str, at: datetime) -> int:
 
 
 # --- jobs' materials -------------------------------------------------------------------------
-
-def job_item_ids(con, job_id: int) -> tuple[list[dict], list[int]]:
-    """A job's planned materials (rows with item_id and quantity) and the ids of every item it
-    plans or holds, in one query. Both empty for a job without materials."""
-    rows = con.execute("""
-        SELECT item_id, quantity, true AS planned FROM job_materials WHERE job_id = ?
-        UNION ALL
-        SELECT item_id, NULL, false FROM inventory_job_holdings
-         WHERE job_id = ? AND (reserved <> 0 OR issued <> 0)""", [job_id, job_id]).fetchall()
-    plan = [{"item_id": i, "quantity": q} for i, q, planned in rows if planned]
-    return plan, sorted({i for i, _, _ in rows})
-
 
 def plan_line(con, job_id: int, item_id: int) -> dict | None:
     return _one(con, "SELECT * FROM job_materials WHERE job_id = ? AND item_id = ?",
@@ -341,7 +331,7 @@ def set_line_matched(con, line_id: int, matched: bool) -> None:
 def expected_in_scope(con, location_id: int | None, category: str | None) -> dict[int, Decimal]:
     """What the records say is in a count's scope: item id -> quantity on hand (at the
     location when the count has one, else in all stock locations)."""
-    where, params = ["s.on_hand <> 0"], []
+    where, params = ["s.on_hand <> 0", "s.job_id = 0"], []
     if location_id is not None:
         where.append("s.location_id = ?")
         params.append(location_id)
@@ -349,7 +339,7 @@ def expected_in_scope(con, location_id: int | None, category: str | None) -> dic
         where.append("i.category = ?")
         params.append(category)
     rows = con.execute(f"""
-        SELECT s.item_id, sum(s.on_hand) FROM inventory_stock s
+        SELECT s.item_id, sum(s.on_hand) FROM inventory_balances s
           JOIN inventory_items i ON i.id = s.item_id
          WHERE {' AND '.join(where)} GROUP BY s.item_id""", params).fetchall()
     return {int(i): Decimal(q) for i, q in rows}

@@ -238,8 +238,8 @@ CREATE INDEX history_job_idx ON job_status_history(job_id);
 CREATE INDEX audit_entity_idx ON audit_log(entity, entity_id);
 """
 
-# Inventory (issue 5): items, locations, the append-only ledger, balances kept from it in the
-# same transaction (a test checks them against the ledger's sums), planned materials per job,
+# Inventory (issue 5): items, locations, the append-only ledger, a balance table kept from it in
+# the same transaction (a test checks it against the ledger's sums), planned materials per job,
 # metal results at the end of production, cycle counts. Quantities are in the item's unit:
 # pieces for stones, parcels and findings, grams for metal (DECIMAL(10,3)); carats DECIMAL(8,3).
 _V2 = """
@@ -316,29 +316,23 @@ CREATE TABLE inventory_ledger (
     created_at TIMESTAMPTZ NOT NULL
 );
 
+-- The ledger summed per item and bucket (no semicolons in these comments: the migration is
+-- split on them). A stock row per stock location (job_id 0) holds on hand there, a job row
+-- per job (location_id 0) what that job reserved and has at the bench, and each item has a
+-- zero row (0, 0) from its creation. Item totals are the view below.
 CREATE TABLE inventory_balances (
-    item_id BIGINT PRIMARY KEY,
+    item_id BIGINT NOT NULL,
+    location_id BIGINT NOT NULL DEFAULT 0,
+    job_id BIGINT NOT NULL DEFAULT 0,
     on_hand DECIMAL(10,3) NOT NULL DEFAULT 0,
     reserved DECIMAL(10,3) NOT NULL DEFAULT 0,
     issued DECIMAL(10,3) NOT NULL DEFAULT 0,
-    updated_at TIMESTAMPTZ NOT NULL,
-    CHECK (on_hand >= 0 AND reserved >= 0 AND issued >= 0 AND reserved <= on_hand)
+    PRIMARY KEY (item_id, location_id, job_id),
+    CHECK (on_hand >= 0 AND reserved >= 0 AND issued >= 0)
 );
-CREATE TABLE inventory_stock (
-    item_id BIGINT NOT NULL,
-    location_id BIGINT NOT NULL,
-    on_hand DECIMAL(10,3) NOT NULL,
-    PRIMARY KEY (item_id, location_id),
-    CHECK (on_hand >= 0)
-);
-CREATE TABLE inventory_job_holdings (
-    job_id BIGINT NOT NULL,
-    item_id BIGINT NOT NULL,
-    reserved DECIMAL(10,3) NOT NULL,
-    issued DECIMAL(10,3) NOT NULL,
-    PRIMARY KEY (job_id, item_id),
-    CHECK (reserved >= 0 AND issued >= 0)
-);
+CREATE VIEW inventory_item_totals AS
+    SELECT item_id, sum(on_hand) AS on_hand, sum(reserved) AS reserved, sum(issued) AS issued
+      FROM inventory_balances GROUP BY item_id;
 
 CREATE SEQUENCE job_material_id_seq START 1;
 CREATE TABLE job_materials (

@@ -144,6 +144,18 @@ def claim_due(con, worker: str, now: datetime, lease_until: datetime, limit: int
     return sorted(int(r[0]) for r in rows)
 
 
+def expire_out_of_date(con, cutoff: datetime, reason: str, at: datetime) -> int:
+    """Cancel, in one statement, queued messages waiting since before `cutoff` (and not
+    claimed): they are no longer news. `reason` goes to `last_error`. Returns how many."""
+    rows = con.execute("""
+        UPDATE notification_outbox SET status = 'cancelled', last_error = ?,
+               next_attempt_at = NULL, updated_at = ?
+         WHERE status = 'queued' AND coalesce(due_since, created_at) < ?
+           AND (claimed_until IS NULL OR claimed_until < ?)
+        RETURNING id""", [reason, at, cutoff, at]).fetchall()
+    return len(rows)
+
+
 def release_claims(con, ids: Sequence[int], worker: str, not_before: datetime | None,
                    at: datetime) -> int:
     """Give back claims of `worker` without an attempt (e.g. the provider is throttling us);

@@ -239,6 +239,16 @@ def timeline(con, job_id: int) -> pd.DataFrame:
         SELECT created_at, 'Atelier', 'message',
                'Customer message queued (' || channel || ', ' || stage || '): ' || status
           FROM notification_outbox WHERE job_id = $id
+        UNION ALL
+        SELECT coalesce(sent_at, updated_at), 'Atelier', 'message',
+               'Customer message ' || replace(status, '_', ' ') || ' ('
+               || coalesce(sent_via, channel) || coalesce(' to ' || CASE
+                    WHEN coalesce(sent_via, channel) = 'email' THEN recipient_email
+                    ELSE recipient_phone END, '')
+               || ', ' || stage || ')' || coalesce(': ' || provider_message_id, '')
+               || coalesce(' (' || last_error || ')', '')
+          FROM notification_outbox
+         WHERE job_id = $id AND status IN ('sent', 'delivered_locally', 'failed', 'cancelled')
         ORDER BY 1 DESC""", {"id": job_id}).df()
 
 
@@ -268,3 +278,57 @@ def job_facts(con, job_id: int, *, actor_is_manager: bool = False):
     """The facts the lifecycle's guards read for one job (for showing allowed actions)."""
     return repositories.job_facts(repositories.get_job(con, job_id),
                                   actor_is_manager=actor_is_manager)
+
+
+def order_stage_sql(states: str) -> str:
+    """SQL for an order's stage from the list of its jobs' states (`states`, a LIST column).
+
+    All cancelled -> cancelled; nothing open and something completed -> completed; otherwise the
+    earliest stage among its open jobs (an order is as far along as its slowest piece), with
+    on_hold only when every open job is on hold.
+    """
+    ladder = ["new", "design_consultation", "awaiting_approval", "in_production",
+              "quality_check", "ready"]
+    cases = " ".join(f"WHEN list_contains({states}, '{s}') THEN '{s}'" for s in ladder)
+    return (f"CASE WHEN len({states}) = 0 THEN 'no jobs' "
+            f"WHEN list_bool_and(list_transform({states}, lambda s: s = 'cancelled')) "
+            "THEN 'cancelled' "
+            f"{cases} "
+            f"WHEN list_contains({states}, 'on_hold') THEN 'on_hold' "
+            "ELSE 'completed' END")
+
+
+def orders(con, *, search: str = "", open_only: bool = True, shop_tz: str = "UTC",
+           limit: int = 500) -> pd.DataFrame:
+    """Orders with their customer, derived stage, job count, total, paid and balance due.
+
+    `open_only` keeps orders with at least one open job. Newest first, at most `limit`.
+    """
+    where, params = [], {"lim": limit, "tz": shop_tz}
+    if search.strip():
+        where.append("(o.name ILIKE $q OR c.name ILIKE $q OR c.email ILIKE $q)")
+        params["q"] = f"%{search.strip()}%"
+    if open_only:
+        where.append(f"o.id IN (SELECT order_id FROM jobs WHERE state IN "
+                     f"({', '.join(repr(s) for s in OPEN_STATES)}))")
+    clause = ("WHERE " + " AND ".join(where)) if where else ""
+    frame = con.execute(f"""
+        WITH j AS (SELECT order_id, list(state ORDER BY id) AS states, count(*) AS jobs,
+                          string_agg(job_number, ', ' ORDER BY id) AS job_numbers
+                     FROM jobs GROUP BY order_id),
+             p AS (SELECT order_id, sum(amount) AS paid FROM payments GROUP BY order_id)
+        SELECT o.id, o.name AS order_name, o.source,
+               timezone($tz, o.placed_at) AS placed_local, c.name AS customer, c.email,
+               c.phone, {order_stage_sql("coalesce(j.states, [])")} AS stage,
+               coalesce(j.jobs, 0) AS jobs, j.job_numbers, o.currency, o.total,
+               coalesce(p.paid, 0) AS paid, o.total - coalesce(p.paid, 0) AS balance_due,
+               o.refunded_amount, o.financial_status, o.fulfillment_status,
+               o.cancelled_at IS NOT NULL AS cancelled_in_shopify
+          FROM orders o
+          LEFT JOIN customers c ON c.id = o.customer_id
+          LEFT JOIN j ON j.order_id = o.id
+          LEFT JOIN p ON p.order_id = o.id
+          {clause}
+         ORDER BY o.placed_at DESC NULLS LAST, o.id DESC
+         LIMIT $lim""", params).df()
+    return frame

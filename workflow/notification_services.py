@@ -54,6 +54,7 @@ from workflow.notifications import (
     render,
     stage_switch_key,
     template_context,
+    text_to_html,
 )
 
 log = logging.getLogger("atelier.dispatcher")
@@ -175,12 +176,13 @@ class DispatchReport:
     released: int = 0
     lost_claims: int = 0
     recovered: int = 0
+    contended: int = 0
     rate_limited_until: datetime | None = None
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: DispatchReport) -> None:
         for name in ("claimed", "sent", "delivered_locally", "retrying", "failed",
-                     "cancelled", "released", "lost_claims", "recovered"):
+                     "cancelled", "released", "lost_claims", "recovered", "contended"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.rate_limited_until = other.rate_limited_until or self.rate_limited_until
         self.errors.extend(other.errors)
@@ -257,13 +259,17 @@ class Dispatcher:
         if outbox.due_count(self.con, now) == 0:
             self._finish(report)
             return report
+        settings = notify_settings(self.con)
+        report.cancelled += self._expire(settings, now)
         lease_until = now + self.lease
         ids = self._claim(now, lease_until)
+        if ids is None:  # another dispatcher claimed at the same moment: try again next round
+            report.contended += 1
+            ids = []
         report.claimed = len(ids)
         if not ids:
             self._finish(report)
             return report
-        settings = notify_settings(self.con)
         rows = outbox.messages(self.con, ids)
         for index, row in enumerate(rows):
             if self.clock() >= lease_until - min(self.lease / 5, timedelta(seconds=60)):
@@ -285,7 +291,9 @@ class Dispatcher:
         for _ in itertools.count() if max_rounds is None else range(max_rounds):
             report = self.run_once()
             total.add(report)
-            if report.claimed == 0 or report.rate_limited_until is not None:
+            if report.rate_limited_until is not None:
+                break
+            if report.claimed == 0 and not report.contended:
                 break
         return total
 
@@ -309,20 +317,45 @@ class Dispatcher:
             if report.rate_limited_until is not None:
                 wait = (report.rate_limited_until - self.clock()).total_seconds()
                 stop.wait(min(max(wait, poll_seconds), 3600))
-            elif report.claimed == 0:
+            elif report.claimed == 0 and not report.contended:
                 stop.wait(poll_seconds)
 
     # -- the steps -------------------------------------------------------------------------
     def _finish(self, report: DispatchReport) -> None:
         self.last_report = report
         self.totals.add(report)
+        if report.claimed or report.cancelled or report.recovered:
+            log.info("%s: %s", self.worker, report.sentence())
 
-    def _claim(self, now: datetime, lease_until: datetime) -> list[int]:
+    @staticmethod
+    def _max_age(settings: dict[str, str]) -> timedelta:
+        try:
+            return timedelta(days=float(settings.get("notify.max_age_days") or 7))
+        except ValueError:
+            return timedelta(days=7)
+
+    def _expire(self, settings: dict[str, str], now: datetime) -> int:
+        max_age = self._max_age(settings)
+        if max_age.total_seconds() <= 0:
+            return 0
+        reason = (f"Not sent: it waited more than {max_age.days} days and was out of date "
+                  "(retry it to send it anyway).")
+        with UnitOfWork(self.con, lock=self.lock) as uow:
+            try:
+                n = outbox.expire_out_of_date(uow.con, now - max_age, reason, now)
+            except duckdb.TransactionException:
+                return 0
+            uow.commit()
+        return n
+
+    def _claim(self, now: datetime, lease_until: datetime) -> list[int] | None:
+        """Claim a batch in its own transaction; None when another dispatcher's claim
+        conflicted with ours at the statement (DuckDB's TransactionException)."""
         with UnitOfWork(self.con, lock=self.lock) as uow:
             try:
                 ids = outbox.claim_due(uow.con, self.worker, now, lease_until, self.batch_size)
             except duckdb.TransactionException:
-                return []  # another dispatcher claimed these rows at the same moment
+                return None
             uow.commit()
         return ids
 
@@ -369,16 +402,12 @@ class Dispatcher:
             problem = self._fill_missing_content(row, settings)
             if problem:
                 return self._close(row, Status.FAILED, problem, report)
-        try:
-            max_age = timedelta(days=float(settings.get("notify.max_age_days") or 7))
-        except ValueError:
-            max_age = timedelta(days=7)
+        max_age = self._max_age(settings)
         due_since = row["due_since"] or row["created_at"]
         if max_age.total_seconds() > 0 and due_since is not None and now - due_since > max_age:
-            days = (now - due_since).days
             return self._close(row, Status.CANCELLED,
-                               f"Not sent: it was queued {days} days ago and is out of date "
-                               f"(the limit is {max_age.days} days).", report)
+                               f"Not sent: it waited more than {max_age.days} days and was out "
+                               "of date (retry it to send it anyway).", report)
         if row.get("opted_out") and row["stage"] not in MUST_SEND_STAGES:
             return self._close(row, Status.CANCELLED,
                                "Not sent: the customer asked not to get updates.", report)
@@ -597,6 +626,8 @@ def edit_held_message(uow: UnitOfWork, outbox_id: int, actor: Actor, *,
         row = _message_or_refuse(uow.con, outbox_id)
         if row["status"] != Status.HELD:
             raise _refusal(row, "edited or sent from the review queue", at)
+        if text is not None and html is None and text != (row["body_text"] or ""):
+            html = text_to_html(text)  # keep the HTML part saying what the text says
         changes = _edits(row, subject, text, html, sms)
         if changes:
             merged = {k: changes.get(k, row[k] or "") for k in

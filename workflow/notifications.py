@@ -251,7 +251,7 @@ assert set(DEFAULT_TEMPLATES) == set(NOTIFIED_STAGES)
 # --- the values a template sees -------------------------------------------------------------
 
 def nice_date(value: date | datetime | None) -> str:
-    """"Friday 14 March 2026" (English; the shop's own words can be typed around it)."""
+    """A date written out for a customer: "Saturday 14 March 2026" (English), "" for none."""
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -418,6 +418,26 @@ def check_template(template: MessageTemplate, shop_name: str = "Atelier workshop
     if not template.sms.strip():
         raise TemplateInvalid([("sms", None, "the SMS text is empty")])
     render(template, sample_context(shop_name), strict=True)
+
+
+def text_to_html(text: str) -> str:
+    """Plain text as simple HTML: each paragraph a <p>, line breaks kept, everything escaped."""
+    from markupsafe import escape
+
+    blocks = [b.strip() for b in (text or "").strip().split("\n\n") if b.strip()]
+    return "\n".join("<p>" + str(escape(b)).replace("\n", "<br>\n") + "</p>"
+                     for b in blocks) + "\n"
+
+
+def sms_segments(text: str) -> int:
+    """How many SMS parts `text` is sent as: GSM-7 text 160 characters (153 per part when
+    split), anything else (emoji, most accents) UCS-2, 70 (67 per part)."""
+    gsm = ("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJ"
+           "KLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€")
+    single, multi = (160, 153) if all(ch in gsm for ch in text) else (70, 67)
+    if len(text) <= single:
+        return 1 if text else 0
+    return -(-len(text) // multi)
 
 
 TEMPLATE_FIELDS = (

@@ -21,7 +21,7 @@ import duckdb
 
 from storage import repositories as repo
 from storage.unit_of_work import UnitOfWork
-from workflow import lifecycle, notification_services
+from workflow import inventory_services, lifecycle, notification_services
 from workflow.errors import InvalidInput, NotFound, StaleJob
 from workflow.model import Actor, Channel, Location, NewJob, Role
 from workflow.ring_size import parse_ring_size
@@ -100,6 +100,7 @@ def _apply_stage_change(con, job_id: int, trigger: str, actor: Actor,
         raise StaleJob(row["job_number"]) from exc
     if not ok:
         raise StaleJob(row["job_number"])
+    inventory_services.on_stage_change(con, row, transition, actor, at)
     repo.insert_history(con, job_id=job_id, from_state=row["state"], to_state=transition.dest,
                         trigger=trigger, actor=actor.name, at=at, note=note)
     before = {"state": row["state"], "version": version}

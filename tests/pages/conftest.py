@@ -17,7 +17,6 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 
 from pages import common
-from storage import db
 from tests.pages.support import (
     EUR_SAMPLE,
     SAMPLES,
@@ -69,12 +68,13 @@ def demo_click(tmp_path_factory) -> DemoClick:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(app_test_module, "PagesManager", NavigationOnlyPagesManager)
         mp.setenv("ATELIER_DB", str(path))
+        mp.setenv("ATELIER_DISPATCHER", "off")
         at = run_ok(new_app())
         at.button(key="load_demo").click().run()
         # Write everything into the file, then let the app's connection go.
-        with db.connect(path) as con:
-            con.execute("CHECKPOINT")
-            staff = con.execute("SELECT count(*) FROM staff").fetchone()[0]
+        with Shop(path).cursor() as cur:
+            cur.execute("CHECKPOINT")
+            staff = cur.execute("SELECT count(*) FROM staff").fetchone()[0]
         cursor = at.session_state["_cursor"] if "_cursor" in at.session_state else None
         if cursor is not None:
             cursor.close()
@@ -87,9 +87,14 @@ def demo_click(tmp_path_factory) -> DemoClick:
 
 @pytest.fixture
 def app_db(tmp_path, monkeypatch) -> Iterator[Path]:
-    """This test's database path, handed to the app through ATELIER_DB."""
+    """This test's database path, handed to the app through ATELIER_DB.
+
+    The app's background message dispatcher is switched off: it would send the outbox's
+    messages while a test counts rows (its own tests are elsewhere).
+    """
     path = tmp_path / "atelier.duckdb"
     monkeypatch.setenv("ATELIER_DB", str(path))
+    monkeypatch.setenv("ATELIER_DISPATCHER", "off")
     yield path
     common._connection.clear()  # drop the app's cached connection to this test's file
 

@@ -26,6 +26,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from connectors.shopify import parse_orders_export
+from pages import common
 from storage import db
 from storage.unit_of_work import UnitOfWork
 from workflow import demo, services
@@ -128,15 +129,14 @@ class Shop:
 
     @contextmanager
     def cursor(self) -> Iterator:
-        """A cursor on the file. While the app has it open this process shares DuckDB's one
-        database instance with the app's cached connection, so both see the same data."""
-        con = db.connect(self.path)
-        cur = db.cursor(con)
+        """A cursor of the app's own cached connection to this file (`pages.common._connection`,
+        opened here first if the app has not run yet), so set-up, checks and the app share one
+        connection, as two browser sessions of one app process do."""
+        cur = db.cursor(common._connection(str(self.path)))
         try:
             yield cur
         finally:
             cur.close()
-            con.close()
 
     def scalar(self, sql: str, params: list | None = None):
         with self.cursor() as cur:

@@ -127,7 +127,7 @@ def test_a_job_changed_meanwhile_is_refused_as_stale_and_nothing_is_written(eur_
     assert eur_shop.job("J-0025")["state"] == "design_consultation"
 
 
-@pytest.mark.xfail(strict=True, reason="pages/job.py:38 keeps seen_version_<id> in session "
+@pytest.mark.xfail(strict=True, reason="pages/job.py keeps seen_version_<id> in session "
                    "state across visits: reopening a job later counts as 'changed since you "
                    "opened it' and every action is refused as stale")
 def test_reopening_a_job_later_starts_from_its_current_version(eur_shop):
@@ -297,3 +297,25 @@ def test_an_unknown_job_number_says_so(eur_shop):
 
     assert values(at.info) == ["No job J-9999 here."]
     assert not [b for b in at.button if (b.key or "").startswith("act_")]
+
+
+def test_the_lookup_box_opens_another_job(eur_shop):
+    at = job_page(eur_shop, "J-0025")
+
+    at.text_input(key="job_lookup").input(" j-0030 ").run()
+
+    assert not at.exception
+    assert values(at.title)[0].startswith("J-0030 · ")
+    assert at.query_params["job"] == "J-0030"
+
+
+@pytest.mark.xfail(strict=True, reason="pages/job.py treats the lookup box's leftover "
+                   "value as typed: opening the job page for another ?job= while the box "
+                   "still holds the previous number shows the previous job and rewrites the URL")
+def test_opening_another_job_from_the_job_page_shows_that_job(eur_shop):
+    at = job_page(eur_shop, "J-0025")
+
+    open_job(at, "J-0030")   # st.switch_page("pages/job.py", query_params={"job": "J-0030"})
+
+    assert values(at.title)[0].startswith("J-0030 · ")
+    assert at.query_params["job"] == "J-0030"

@@ -95,7 +95,7 @@ def test_two_pieces_make_two_jobs_on_one_order(eur_shop):
     assert (band["piece"], band["ring_size_text"]) == ("Matching band", "N½")
 
 
-@pytest.mark.xfail(strict=True, reason="pages/new_order.py:87-89 draws the 'Open J-…' buttons "
+@pytest.mark.xfail(strict=True, reason="pages/new_order.py draws the 'Open J-…' buttons "
                    "only in the run where the form was submitted; the click reruns the page "
                    "without them, so it does nothing")
 def test_open_goes_to_the_new_job(eur_shop):

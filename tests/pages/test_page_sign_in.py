@@ -16,6 +16,7 @@ from tests.pages.support import (
     run_ok,
     values,
 )
+from workflow import demo
 from workflow.lifecycle import OPEN_STATES, STAGES
 from workflow.model import Role
 
@@ -24,8 +25,8 @@ from workflow.model import Role
 # raises StreamlitPageNotFoundError instead of opening the board. Seen in a real server too.
 SWITCH_BUG = pytest.mark.xfail(
     strict=True,
-    reason="pages/sign_in.py:31/39/53 st.switch_page(BOARD_PAGE) while the board is not in "
-           "st.navigation's list yet -> StreamlitPageNotFoundError (use st.rerun())")
+    reason="pages/sign_in.py calls st.switch_page(BOARD_PAGE) while the board is not in "
+           "st.navigation's list yet: StreamlitPageNotFoundError")
 
 
 def stage_caption(shop) -> str:
@@ -52,7 +53,7 @@ def test_load_demo_data_fills_the_shop_and_signs_in_its_manager(demo_click, demo
 
     assert at.session_state["staff_id"] == rosa
     assert demo_shop.count("staff") == 6
-    assert demo_shop.count("orders") == 401          # 400 from the export + a walk-in repair
+    assert demo_shop.count("orders") == demo.DEMO_ORDERS + 1   # the export + a walk-in repair
     in_stages = {s for (s,) in demo_shop.rows("SELECT DISTINCT state FROM jobs")}
     assert {"new", "design_consultation", "awaiting_approval", "in_production",
             "quality_check", "ready", "on_hold", "completed"} <= in_stages
@@ -72,7 +73,8 @@ def test_load_demo_data_lands_on_the_board_with_its_summary(demo_click, demo_sho
 
     assert_no_exception(at)
     assert values(at.title) == ["Board"]
-    assert values(at.success)[0].startswith("Demo shop ready: 6 staff, 400 orders")
+    assert values(at.success)[0].startswith(
+        f"Demo shop ready: 6 staff, {demo.DEMO_ORDERS} orders")
     assert at.caption[0].value == stage_caption(demo_shop)
 
 

@@ -1,0 +1,41 @@
+"""Orders: every order with its customer, its stage (derived from its jobs) and what is owed;
+open one job from here; export the list to CSV or Excel."""
+
+import streamlit as st
+
+from connectors.spreadsheet_export import to_csv_bytes, to_xlsx_bytes
+from pages import common
+from storage import queries
+from workflow.lifecycle import STAGES
+
+common.require_actor()
+cur = common.cursor()
+st.title("Orders")
+
+c1, c2 = st.columns([3, 1])
+search = c1.text_input("Search", placeholder="Order #, customer name or email",
+                       key="orders_search")
+open_only = c2.toggle("Only orders with open jobs", value=True, key="orders_open_only")
+frame = queries.orders(cur, search=search, open_only=open_only, shop_tz=common.shop_tz())
+frame["stage"] = frame["stage"].map(lambda s: STAGES.get(s, s))
+st.caption(f"{len(frame)} orders" + (" (the newest 500)" if len(frame) == 500 else ""))
+
+columns = ["order_name", "placed_local", "customer", "email", "stage", "jobs", "job_numbers",
+           "currency", "total", "paid", "balance_due", "refunded_amount", "financial_status",
+           "fulfillment_status", "source"]
+st.dataframe(frame[columns], hide_index=True, width="stretch",
+             column_config={"placed_local": st.column_config.DatetimeColumn(
+                 "Placed", format="D MMM YYYY, HH:mm"),
+                 "order_name": "Order", "job_numbers": "Jobs (numbers)",
+                 "balance_due": "Balance due", "refunded_amount": "Refunded"})
+
+e1, e2, e3 = st.columns([1, 1, 3])
+e1.download_button("Export CSV", to_csv_bytes(frame, columns), file_name="orders.csv",
+                   mime="text/csv", key="orders_csv")
+e2.download_button("Export Excel", to_xlsx_bytes(frame, "Orders", columns),
+                   file_name="orders.xlsx", key="orders_xlsx",
+                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+number = e3.selectbox("Open a job", [""] + [n.strip() for v in frame["job_numbers"].dropna()
+                                           for n in v.split(",")], key="orders_open_job")
+if number:
+    common.open_job(number)

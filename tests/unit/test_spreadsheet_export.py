@@ -1,0 +1,35 @@
+"""Exports open safely in a spreadsheet: text that looks like a formula is neutralised."""
+
+import io
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from connectors.spreadsheet_export import safe_cell, to_csv_bytes, to_xlsx_bytes
+
+
+@pytest.mark.parametrize("text", ["=HYPERLINK(\"http://x\")", "+44 20 7946 0000", "-5",
+                                  "@SUM(A1)", "\tx", "\rx"])
+def test_text_a_spreadsheet_would_run_gets_an_apostrophe(text):
+    assert safe_cell(text) == "'" + text
+
+
+@pytest.mark.parametrize("value", ["Ring", "J-0001", "#1001", "", "a=b"])
+def test_ordinary_text_is_left_alone(value):
+    assert safe_cell(value) == value
+
+
+def test_numbers_stay_numbers_and_missing_values_are_blank():
+    assert safe_cell(-5) == -5 and safe_cell(2.5) == 2.5
+    assert safe_cell(None) == "" and safe_cell(float("nan")) == ""
+
+
+def test_csv_and_xlsx_hold_the_neutralised_text_and_the_numbers():
+    frame = pd.DataFrame({"customer": ["=cmd|' /C calc'!A0", "Ana"], "total": [10.5, 20]})
+    csv_text = to_csv_bytes(frame).decode("utf-8-sig")
+    assert csv_text.splitlines() == ["customer,total", "'=cmd|' /C calc'!A0,10.5", "Ana,20.0"]
+    sheet = openpyxl.load_workbook(io.BytesIO(to_xlsx_bytes(frame, "Jobs"))).active
+    assert sheet.title == "Jobs"
+    assert [[c.value for c in row] for row in sheet.iter_rows()] == [
+        ["customer", "total"], ["'=cmd|' /C calc'!A0", 10.5], ["Ana", 20]]
