@@ -53,9 +53,15 @@ def import_shopify(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> 
     try:
         cur = db.cursor(con)
         try:
-            parsed = parse_orders_export(path, shop_tz=queries.setting(cur, "shop_tz"))
+            parsed = parse_orders_export(path, shop_tz=queries.setting(cur, "shop_tz"),
+                                         day_first=args.day_first)
         except (NotAnOrdersExport, ValueError) as exc:
             print(str(exc), file=err)
+            return 1
+        if parsed.date_order_guessed:
+            print(f"{path.name}: its dates (like 03/04/2024) can be read day first or month "
+                  "first, and nothing in the file tells which. Run again with --day-first or "
+                  "--month-first.", file=err)
             return 1
         preview = preview_import(UnitOfWork(cur), parsed)
         print(f"{path.name}: {parsed.row_count} rows read", file=out)
@@ -125,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="the CSV exported from Shopify (Orders > Export)")
     p.add_argument("--db", help="database file (default: $ATELIER_DB or data/atelier.duckdb)")
     p.add_argument("--dry-run", action="store_true", help="show the preview, write nothing")
+    order = p.add_mutually_exclusive_group()
+    order.add_argument("--day-first", dest="day_first", action="store_true", default=None,
+                       help="dates like 03/04/2024 are 3 April (a file re-saved outside the US)")
+    order.add_argument("--month-first", dest="day_first", action="store_false",
+                       help="dates like 03/04/2024 are 4 March")
     p.set_defaults(func=import_shopify)
     p = sub.add_parser("dispatch", help="send the customer messages that are due")
     p.add_argument("--db", help="database file (default: $ATELIER_DB or data/atelier.duckdb)")

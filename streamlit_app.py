@@ -26,6 +26,14 @@ else:
             st.Page("pages/new_order.py", title="New walk-in order",
                     icon=":material/add_shopping_cart:"),
         ],
+        "Inventory": [
+            st.Page("pages/inventory.py", title="Inventory", icon=":material/inventory_2:"),
+            st.Page("pages/inventory_item.py", title="Item", icon=":material/qr_code_2:"),
+            st.Page("pages/inventory_receive.py", title="Receive stock",
+                    icon=":material/move_to_inbox:"),
+            st.Page("pages/inventory_count.py", title="Cycle count",
+                    icon=":material/checklist:"),
+        ],
         "Data": [
             st.Page("pages/import_orders.py", title="Import Shopify orders",
                     icon=":material/upload_file:"),

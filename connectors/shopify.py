@@ -453,6 +453,7 @@ class _DateContext:
     day_first: bool | None = None
     decided: bool = True
     notes: list[str] = field(default_factory=list)
+    slash_dates_seen: bool = False
 
     def decide_slash_order(self) -> None:
         if self.day_first is not None:
@@ -541,6 +542,7 @@ def _instants(arr: pa.Array, column: str, ctx: _DateContext
         if read:
             how = ""
             if slash.any():
+                ctx.slash_dates_seen = True
                 order = "day/month/year" if ctx.day_first else "month/day/year"
                 how = f", {order}" + ("" if ctx.decided else " (nothing in the file tells "
                                        "day and month apart, so this is a guess: check them)")
@@ -655,6 +657,7 @@ def parse_orders_export(
     *,
     file_name: str | None = None,
     shop_tz: str = "UTC",
+    day_first: bool | None = None,
 ) -> ParsedExport:
     """Read a Shopify "Export orders" CSV (73-79 columns, 2023-2026) into orders and lines.
 
@@ -713,11 +716,12 @@ def parse_orders_export(
         data = _from_windows_1252(data, notes)
         header, delimiter = _header(data)
         raw = _read_table(data, _unique_names(header), delimiter)
-    return _build(raw, file_name=file_name, shop_tz=shop_tz, delimiter=delimiter, notes=notes)
+    return _build(raw, file_name=file_name, shop_tz=shop_tz, delimiter=delimiter, notes=notes,
+                  day_first=day_first)
 
 
 def _build(raw: _Raw, *, file_name: str, shop_tz: str, delimiter: str,
-           notes: list[str]) -> ParsedExport:
+           notes: list[str], day_first: bool | None = None) -> ParsedExport:
     table = raw.table
     row_count = table.num_rows
     cols = _Columns(table)
@@ -856,7 +860,9 @@ def _build(raw: _Raw, *, file_name: str, shop_tz: str, delimiter: str,
     orders["first_row"] = pa.array(row_numbers[first], pa.int64())
 
     date_cells = {column: firsts(column) for column in _ORDER_DATES.values()}
-    ctx = _DateContext(shop_tz=shop_tz, delimiter=delimiter, columns=list(date_cells.values()))
+    # `day_first` given by the person (preview question, --day-first) wins over the file's hints
+    ctx = _DateContext(shop_tz=shop_tz, delimiter=delimiter, columns=list(date_cells.values()),
+                       day_first=day_first)
     dates = {}
     for out, column in _ORDER_DATES.items():
         dates[out], bad, reasons = _instants(date_cells[column], column, ctx)
@@ -925,4 +931,5 @@ def _build(raw: _Raw, *, file_name: str, shop_tz: str, delimiter: str,
                                                            key=lambda item: item[0])],
         notes=notes,
         row_count=row_count,
+        date_order_guessed=ctx.slash_dates_seen and not ctx.decided,
     )

@@ -25,11 +25,13 @@ if upload is None:
     st.stop()
 
 data = upload.getvalue()
-digest = hashlib.sha256(data).hexdigest()
+date_order = st.session_state.get("import_date_order")  # None until the person is asked
+digest = hashlib.sha256(data).hexdigest() + f":{date_order}"
 if st.session_state.get("import_digest") != digest:
     try:
         parsed = parse_orders_export(data, file_name=upload.name,
-                                     shop_tz=queries.setting(cur, "shop_tz"))
+                                     shop_tz=queries.setting(cur, "shop_tz"),
+                                     day_first=date_order)
     except (NotAnOrdersExport, AtelierError, ValueError) as exc:
         st.error(str(exc))
         st.stop()
@@ -42,6 +44,17 @@ done = st.session_state.get("import_done")
 if done is not None:
     st.success(done)
     st.stop()
+
+if parsed.date_order_guessed or date_order is not None:
+    st.warning("This file's dates (like 03/04/2024) can be read day first or month first, and "
+               "nothing in the file tells which. How were they written?")
+    choice = st.radio("Dates are written", [True, False], horizontal=True,
+                      index=0 if date_order is None else [True, False].index(date_order),
+                      format_func=lambda d: "day/month/year (31/12/2024)" if d
+                      else "month/day/year (12/31/2024)", key="import_date_choice")
+    if choice != date_order:
+        st.session_state["import_date_order"] = choice
+        st.rerun()
 
 preview = preview_import(common.uow(), parsed)
 s = preview.summary

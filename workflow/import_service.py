@@ -87,12 +87,14 @@ def _stage(con, parsed: ParsedExport, source: str) -> None:
     lines = _prepared_lines(parsed.lines)
     con.register("incoming_orders", orders)
     con.register("incoming_lines", lines)
-    money = ", ".join(f"CAST(i.{m} AS DECIMAL(12,2)) AS {m}" for m in _MONEY)
+    # A money column the file lacks arrives as NULL: stored as 0 (the parser noted it once).
+    money = ", ".join(f"coalesce(CAST(i.{m} AS DECIMAL(12,2)), 0) AS {m}" for m in _MONEY)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE inc AS
         SELECT i.match_key, i.external_id, i.name, i.customer_key, i.customer_name, i.email,
                i.phone, coalesce(i.accepts_marketing, false) AS accepts_marketing,
-               i.financial_status, i.fulfillment_status, coalesce(i.currency, '') AS currency,
+               i.financial_status, i.fulfillment_status, coalesce(nullif(i.currency, ''),
+                        (SELECT value FROM settings WHERE key = 'currency'), 'USD') AS currency,
                {money},
                CAST(i.placed_at AS TIMESTAMPTZ) AS placed_at,
                CAST(i.paid_at AS TIMESTAMPTZ) AS paid_at,

@@ -739,7 +739,8 @@ def record_count(uow: UnitOfWork, count_id: int, scanned: str, actor: Actor, *,
     item code. A stone counts as one piece (scanning it again changes nothing); metal needs
     its weight in grams, melee and findings their pieces (a second entry replaces the first).
 
-    Returns {"code", "name", "unit", "expected", "counted", "again": bool}. Raises
+    Returns {"code", "name", "unit", "expected", "counted", "again": bool, "stone": bool}.
+    Raises
     `InvalidInput` (not a code, outside the count's category, no quantity), `NotFound`,
     `StockRefused` (a stone issued to a job, or no longer the shop's).
     """
@@ -782,7 +783,7 @@ def record_count(uow: UnitOfWork, count_id: int, scanned: str, actor: Actor, *,
             expected = line["expected"]
         uow.commit()
     return {"code": it["code"], "name": state.name, "unit": it["unit"], "expected": expected,
-            "counted": qty, "again": again}
+            "counted": qty, "again": again, "stone": state.serialized}
 
 
 def post_count(uow: UnitOfWork, count_id: int, actor: Actor, *, reason: str = "",

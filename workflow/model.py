@@ -131,6 +131,9 @@ class ParsedExport:
     problems: list[RowProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     row_count: int = 0
+    # True when slash dates (31/12/2023) could be read either way and the file did not tell:
+    # the preview asks the person, who re-reads the file with `day_first` set.
+    date_order_guessed: bool = False
 
 
 ORDER_COLUMNS = [

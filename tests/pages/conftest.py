@@ -19,7 +19,6 @@ from streamlit.testing.v1 import app_test as app_test_module
 from pages import common
 from tests.pages.support import (
     EUR_SAMPLE,
-    SAMPLES,
     NavigationOnlyPagesManager,
     Shop,
     build_eur_shop,
@@ -35,15 +34,8 @@ def navigation_mode_like_a_running_server(monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def samples_dir() -> Path:
-    """The shared sample files (../shared/samples); skips, saying why, where absent."""
-    if not (SAMPLES / EUR_SAMPLE).is_file():
-        pytest.skip(f"sample files not found at {SAMPLES} (they live outside the repository)")
-    return SAMPLES
-
-
-@pytest.fixture(scope="session")
 def eur_template(tmp_path_factory, samples_dir) -> Path:
+    """Staff plus the EUR sample export imported (`samples_dir` is tests/conftest.py's)."""
     path = tmp_path_factory.mktemp("eur_template") / "atelier.duckdb"
     build_eur_shop(path, samples_dir / EUR_SAMPLE)
     return path

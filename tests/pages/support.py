@@ -35,7 +35,6 @@ from workflow.model import Actor, NewJob, Role
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "streamlit_app.py"
-SAMPLES = REPO.parent / "shared" / "samples"
 EUR_SAMPLE = "shopify/dev_store_eur_2025.csv"
 
 # The EUR sample shop's people.

@@ -38,11 +38,18 @@ class Refusing:
                                      "with SendGrid (403).")
 
 
-@pytest.fixture
-def shop(empty_shop) -> Shop:
+def hire(shop: Shop) -> Shop:
     for name, role in ((MANAGER, Role.MANAGER), (BEN, Role.BENCH_JEWELER)):
-        empty_shop.call(services.add_staff, name, role)
-    return empty_shop
+        shop.call(services.add_staff, name, role)
+    return shop
+
+
+@pytest.fixture
+def shop(empty_shop, monkeypatch) -> Shop:
+    """Mara (manager) and Ben (bench jeweler), with the app's dispatcher running (the page
+    fixtures switch it off for the other pages' tests)."""
+    monkeypatch.delenv("ATELIER_DISPATCHER", raising=False)
+    return hire(empty_shop)
 
 
 def signed_in(shop: Shop, page: str, who: str = MANAGER) -> AppTest:
@@ -249,3 +256,11 @@ def test_staff_who_are_not_managers_can_look_but_not_change(shop):
     assert values(at.info)[0] == "Only a manager can change these; you can look and preview."
     assert at.button(key="tpl_save").disabled
     assert button(at, "Save switches").disabled and button(at, "Save details").disabled
+
+
+def test_the_page_says_so_when_the_apps_dispatcher_is_switched_off(empty_shop):
+    shop = hire(empty_shop)                    # the page fixtures set ATELIER_DISPATCHER=off
+    at = signed_in(shop, MESSAGES)
+    assert values(at.warning) == ["The dispatcher is switched off in this app "
+                                  "(ATELIER_DISPATCHER=off): queued messages go out only with "
+                                  "`python cli.py dispatch`."]

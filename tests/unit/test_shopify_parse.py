@@ -621,3 +621,23 @@ def test_orders_written_in_shopify_format_come_back_the_same(drawn):
                       for o in orders for i, line in enumerate(o.lines, start=1)]
     assert list(got.lines[["match_key", "line_no", "title", "quantity", "price"]]
                 .itertuples(index=False, name=None)) == expected_lines
+
+
+def test_ambiguous_slash_dates_are_flagged_and_the_person_can_say_day_first(tmp_path):
+    rows = [first("#1001", {"Id": "1", "Created at": "03/04/2024 10:00"}),
+            first("#1002", {"Id": "2", "Created at": "05/06/2024 11:00"})]
+    guessed = parse(tmp_path, rows, shop_tz="UTC")
+    assert guessed.date_order_guessed  # nothing in the file tells 3 April from 4 March
+    day_first = parse(tmp_path, rows, shop_tz="UTC", day_first=True)
+    month_first = parse(tmp_path, rows, shop_tz="UTC", day_first=False)
+    assert not day_first.date_order_guessed and not month_first.date_order_guessed
+    assert day_first.orders.iloc[0]["placed_at"] == pd.Timestamp("2024-04-03 10:00", tz="UTC")
+    assert month_first.orders.iloc[0]["placed_at"] == pd.Timestamp("2024-03-04 10:00",
+                                                                   tz="UTC")
+
+
+def test_a_file_whose_dates_say_their_order_is_not_flagged(tmp_path):
+    got = parse(tmp_path, [first("#1001", {"Id": "1", "Created at": "31/12/2023 22:36"})],
+                shop_tz="UTC")
+    assert not got.date_order_guessed
+    assert got.orders.iloc[0]["placed_at"] == pd.Timestamp("2023-12-31 22:36", tz="UTC")
