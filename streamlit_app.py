@@ -46,6 +46,7 @@ else:
         ],
         "Shop": [
             st.Page("pages/staff.py", title="Staff and workflow", icon=":material/group:"),
+            st.Page("pages/settings.py", title="Shop settings", icon=":material/settings:"),
             sign_in,
         ],
     }

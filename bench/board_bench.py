@@ -18,8 +18,11 @@ falls on both alike:
   - storage.queries.board_jobs(cursor, BoardFilter(), shop_tz) alone;
   - the board page's whole script run under streamlit.testing.v1.AppTest: streamlit_app.py
     with session_state["staff_id"] set to a manager, ``at.switch_page("pages/board.py").run()``
-    (one warm-up run each, then best and median of N).
-Prints both and the ratio B / A (target <= 1.5x). Never asserts timings.
+    (one warm-up run each, then best and median of N);
+  - where the page builds its CSV / Excel downloads on every run (pages/board.py calls
+    connectors.spreadsheet_export.to_csv_bytes / to_xlsx_bytes): the same page runs with those
+    two builders stubbed, and the two builders alone on the board's frame.
+Prints best and median and the ratio B / A (target <= 1.5x). Never asserts timings.
 
     python -m bench.board_bench --quick      # 500 open + 20,000 finished, N=3
     python -m bench.board_bench              # 5,000 open + 200,000 finished, N=7
@@ -29,6 +32,8 @@ Prints both and the ratio B / A (target <= 1.5x). Never asserts timings.
 from __future__ import annotations
 
 import argparse
+import ast
+import contextlib
 import logging
 import os
 import shutil
@@ -37,6 +42,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from unittest import mock
 
 if __package__ in (None, ""):  # run as `python bench/board_bench.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -47,12 +53,13 @@ from bench._util import (  # noqa: E402
     code_line,
     machine_line,
     table,
+    timed,
     verdict,
+    write_export,
 )
 
 TARGET_RATIO = 1.5
 MEASURED = ["pages/board.py", "storage/queries.py", "streamlit_app.py", "pages/common.py"]
-ROWS_PER_ORDER = 1.495  # write_demo_export: line items (= jobs) per order
 BENCH_ACTOR = "Bench set-up"
 
 # Staff added through workflow.services.add_staff, in this order, in both files (same ids).
@@ -82,17 +89,13 @@ def _staff(cur) -> int:
 def build_b(path: Path, export: Path, open_jobs: int, finished: int) -> dict:
     """File B: staff, the imported export, then `open_jobs` open and the rest finished."""
     from connectors.shopify import parse_orders_export
-    from connectors.shopify_demo import write_demo_export
     from storage import db
     from storage.unit_of_work import UnitOfWork
     from workflow.import_service import import_orders
     from workflow.model import SYSTEM_IMPORT
 
     timings = {}
-    t0 = time.perf_counter()
-    lines = write_demo_export(export, orders=round((open_jobs + finished) / ROWS_PER_ORDER
-                                                   * 1.005) + 1)
-    timings["export_s"] = time.perf_counter() - t0
+    lines, _orders, timings["export_s"] = write_export(export, open_jobs + finished)
 
     con = db.connect(path)
     cur = db.cursor(con)
@@ -300,21 +303,25 @@ def time_board_page(paths: dict[str, Path], staff_ids: dict[str, int], runs: int
         at.session_state["staff_id"] = int(staff_ids[k])
         apps[k] = at
 
-    def run(k: str) -> float:
+    def run(k: str, stub: bool = False) -> float:
         os.environ["ATELIER_DB"] = str(paths[k])
-        t0 = time.perf_counter()
-        apps[k].switch_page("pages/board.py").run()
-        seconds = time.perf_counter() - t0
+        with _export_builders_stubbed(stub):
+            t0 = time.perf_counter()
+            apps[k].switch_page("pages/board.py").run()
+            seconds = time.perf_counter() - t0
         if apps[k].exception:
             raise SystemExit(f"the board raised on {k}:\n"
                              + "\n".join(str(e.value) for e in apps[k].exception))
         return seconds
 
     first = {k: run(k) for k in paths}  # warm-up: opens and caches the connection
-    times: dict[str, list[float]] = {k: [] for k in paths}
+    variants = [(k, False) for k in paths]
+    if _page_builds_exports():
+        variants += [(k, True) for k in paths]
+    times: dict[str, list[float]] = {_key(k, stub): [] for k, stub in variants}
     for _ in range(runs):
-        for k in paths:
-            times[k].append(run(k))
+        for k, stub in variants:
+            times[_key(k, stub)].append(run(k, stub))
     shown = {}
     for k, at in apps.items():
         title = [t.value for t in at.title]
@@ -327,6 +334,64 @@ def time_board_page(paths: dict[str, Path], staff_ids: dict[str, int], runs: int
             text += f"\n--- one board page run on {k}, cProfile of the script thread ---\n"
             text += _profile_script_thread(lambda k=k: run(k))
     return {"first": first, "times": times, "shown": shown, "profile": text}
+
+
+def _key(k: str, stub: bool) -> str:
+    return f"{k} stubbed" if stub else k
+
+
+def _page_builds_exports() -> bool:
+    """True when the board page builds its CSV/Excel downloads (connectors.spreadsheet_export)
+    on every run."""
+    return "spreadsheet_export" in (ROOT / "pages" / "board.py").read_text(encoding="utf-8")
+
+
+@contextlib.contextmanager
+def _export_builders_stubbed(stub: bool):
+    """With `stub`, connectors.spreadsheet_export.to_csv_bytes / to_xlsx_bytes return b"" (the
+    page imports them from the module on every run): the page's cost without building the
+    downloads, i.e. what handing download_button a callable (built on click) would save."""
+    if not stub:
+        yield
+        return
+    from connectors import spreadsheet_export
+
+    with mock.patch.object(spreadsheet_export, "to_csv_bytes", lambda *a, **k: b""), \
+            mock.patch.object(spreadsheet_export, "to_xlsx_bytes", lambda *a, **k: b""):
+        yield
+
+
+def _board_export_columns() -> list[str] | None:
+    """EXPORT_COLUMNS as pages/board.py defines it (read with ast; the page is a script)."""
+    tree = ast.parse((ROOT / "pages" / "board.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "EXPORT_COLUMNS" for t in node.targets):
+            return list(ast.literal_eval(node.value))
+    return None
+
+
+def time_exports(paths: dict[str, Path], runs: int) -> dict[str, dict[str, list[float]]]:
+    """to_csv_bytes and to_xlsx_bytes of the board's frame (as the page calls them)."""
+    from storage import db, queries
+
+    if not _page_builds_exports():
+        return {}
+    from connectors.spreadsheet_export import to_csv_bytes, to_xlsx_bytes
+
+    columns = _board_export_columns()
+    out: dict[str, dict[str, list[float]]] = {"csv": {}, "xlsx": {}}
+    for k, path in paths.items():
+        con = db.connect(path)
+        cur = db.cursor(con)
+        frame = queries.board_jobs(cur, queries.BoardFilter(), queries.setting(cur, "shop_tz"))
+        cur.close()
+        con.close()
+        out["csv"][k] = [timed(lambda f=frame: to_csv_bytes(f, columns))[0]
+                         for _ in range(runs)]
+        out["xlsx"][k] = [timed(lambda f=frame: to_xlsx_bytes(f, "Jobs", columns))[0]
+                          for _ in range(runs)]
+    return out
 
 
 def _profile_script_thread(fn) -> str:
@@ -412,9 +477,8 @@ def _run(work: Path, open_jobs: int, finished: int, runs: int, query_runs: int, 
     q = time_board_jobs(paths, query_runs)
     staff_ids = {"A": a["manager_id"], "B": b["manager_id"]}
     p = time_board_page(paths, staff_ids, runs, args.profile)
+    e = time_exports(paths, 3)
 
-    qa, qb = best_median(q["times"]["A"]), best_median(q["times"]["B"])
-    pa_, pb = best_median(p["times"]["A"]), best_median(p["times"]["B"])
     print()
     for k in paths:
         s = p["shown"][k]
@@ -422,16 +486,33 @@ def _run(work: Path, open_jobs: int, finished: int, runs: int, query_runs: int, 
               f"{s['caption'][:110]}")
     print(f"board_jobs rows: A {q['rows']['A']:,}, B {q['rows']['B']:,}")
     print(f"first (warm-up) page run: A {p['first']['A']:.2f} s, B {p['first']['B']:.2f} s\n")
-    print(table([
-        [f"board page script run (AppTest), N={runs}", f"{pa_[0]:.3f}", f"{pa_[1]:.3f}",
-         f"{pb[0]:.3f}", f"{pb[1]:.3f}", f"{pb[0] / pa_[0]:.2f}x", f"{pb[1] / pa_[1]:.2f}x"],
-        [f"storage.queries.board_jobs, N={query_runs}", f"{qa[0]:.3f}", f"{qa[1]:.3f}",
-         f"{qb[0]:.3f}", f"{qb[1]:.3f}", f"{qb[0] / qa[0]:.2f}x", f"{qb[1] / qa[1]:.2f}x"],
-    ], ["seconds", "A best", "A median", "B best", "B median", "B/A best", "B/A median"]))
-    ratio = pb[0] / pa_[0]
+
+    def row(label: str, a_times: list[float], b_times: list[float]) -> list[str]:
+        (ab, am), (bb, bm) = best_median(a_times), best_median(b_times)
+        return [label, f"{ab:.3f}", f"{am:.3f}", f"{bb:.3f}", f"{bm:.3f}", f"{bb / ab:.2f}x",
+                f"{bm / am:.2f}x"]
+
+    pt = p["times"]
+    rows = [row(f"board page script run (AppTest), N={runs}", pt["A"], pt["B"])]
+    if "A stubbed" in pt:
+        rows.append(row("  same, CSV/Excel export builders stubbed", pt["A stubbed"],
+                        pt["B stubbed"]))
+    rows.append(row(f"storage.queries.board_jobs, N={query_runs}", q["times"]["A"],
+                    q["times"]["B"]))
+    if e:
+        rows.append(row("to_xlsx_bytes(board frame), N=3", e["xlsx"]["A"], e["xlsx"]["B"]))
+        rows.append(row("to_csv_bytes(board frame), N=3", e["csv"]["A"], e["csv"]["B"]))
+    print(table(rows, ["seconds", "A best", "A median", "B best", "B median", "B/A best",
+                       "B/A median"]))
+    ratio = min(pt["B"]) / min(pt["A"])
     print(f"\ntarget: page B/A <= {TARGET_RATIO}x, judged on best-of-N (the least disturbed by "
           f"other load): {ratio:.2f}x, {verdict(ratio <= TARGET_RATIO)}; "
-          f"median {pb[1] / pa_[1]:.2f}x")
+          f"median {best_median(pt['B'])[1] / best_median(pt['A'])[1]:.2f}x")
+    if "A stubbed" in pt:
+        share = 1 - min(pt["A stubbed"]) / min(pt["A"])
+        print(f"the CSV/Excel downloads are built on every run of the board: {share:.0%} of the "
+              f"page's best time on A ({min(pt['A']):.2f} s with them, "
+              f"{min(pt['A stubbed']):.2f} s without)")
     if p["profile"]:
         print(p["profile"])
     return 0

@@ -51,29 +51,14 @@ from bench._util import (  # noqa: E402
     run_child,
     table,
     verdict,
+    write_export,
 )
 
 MODULE = "bench.import_bench"
-ROWS_PER_ORDER = 1.495  # what write_demo_export gives at 10k-100k orders (seed 7)
 TARGET_IMPORT_RATIO = 3.0
 TARGET_REIMPORT_RATIO = 1.0
 TARGET_PEAK_MB = 500.0
 MEASURED = ["connectors/shopify.py", "workflow/import_service.py", "storage/migrations.py"]
-
-
-# --- the export ---------------------------------------------------------------------------------
-
-def write_export(path: Path, rows: int) -> tuple[int, int, float]:
-    """Write a demo export of about `rows` data rows; returns (rows, orders, seconds)."""
-    from connectors.shopify_demo import write_demo_export
-
-    t0 = time.perf_counter()
-    orders = max(1, round(rows / ROWS_PER_ORDER))
-    written = write_demo_export(path, orders=orders)
-    if abs(written - rows) > rows * 0.01:  # off by more than 1%: scale once and rewrite
-        orders = max(1, round(orders * rows / written))
-        written = write_demo_export(path, orders=orders)
-    return written, orders, time.perf_counter() - t0
 
 
 # --- children: one measurement each, in a fresh process -----------------------------------------

@@ -77,13 +77,16 @@ def materials_section(job: dict, actor: Actor) -> None:
                  "available in stock": fmt_qty(m.available, m.unit)}
                 for m in materials.itertuples()]
         st.dataframe(rows, hide_index=True, width="stretch")
-    results = invq.job_metal_results(cur, job_id)
-    for r in results.drop_duplicates("code").itertuples():
-        line = (f"Metal loss {r.code} ({r.description}): **{r.loss_pct}%** of "
-                f"{r.issued_g} g issued — {r.finished_g} g in the piece, {r.returned_g} g "
-                f"returned, {r.loss_g} g lost (norm {r.norm_pct}%).")
-        (st.warning if r.loss_pct > r.norm_pct else st.info)(
-            line + (" Above the shop's norm." if r.loss_pct > r.norm_pct else ""))
+    shown = set()
+    for r in invq.job_metal_results(cur, job_id):      # newest first: the latest per metal
+        if r["code"] in shown:
+            continue
+        shown.add(r["code"])
+        over = r["loss_pct"] > r["norm_pct"]
+        line = (f"Metal loss {r['code']} ({r['description']}): **{r['loss_pct']}%** of "
+                f"{r['issued_g']} g issued — {r['finished_g']} g in the piece, "
+                f"{r['returned_g']} g returned, {r['loss_g']} g lost (norm {r['norm_pct']}%).")
+        (st.warning if over else st.info)(line + (" Above the shop's norm." if over else ""))
     if state in CLOSED_STATES:
         return
 
@@ -141,8 +144,11 @@ def _bench_moves(job_id: int, actor: Actor) -> None:
 
 
 def _finish_form(job_id: int, actor: Actor, metals: list, materials) -> None:
-    stones_ct = sum((Decimal(m.carat) * (m.issued or 0) if m.category == Category.STONE
-                     else Decimal(0)) for m in materials.itertuples() if m.carat is not None)
+    # The frame holds floats (DuckDB DECIMAL in pandas): back to Decimal through text.
+    stones_ct = sum((Decimal(str(m.carat)) * Decimal(str(m.issued or 0))
+                     for m in materials.itertuples()
+                     if m.category == Category.STONE and m.carat is not None), Decimal(0))
+    stones_ct = stones_ct.quantize(Decimal("0.001"))
     with st.form("mat_finish"):
         st.markdown("**End of production: metal check-in**")
         st.caption("Weigh the finished piece and the scrap, filings and sprues returned. "

@@ -39,6 +39,3 @@ rows = [{"action": t.label, "trigger": t.trigger, "from": lifecycle.STAGES[t.sou
 st.dataframe(rows, hide_index=True, width="stretch")
 st.caption("Any open stage can also be put on hold (and resumed where it was) or cancelled "
            "with a reason.")
-
-st.subheader("Settings")
-st.json(queries.all_settings(cur))

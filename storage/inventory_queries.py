@@ -263,14 +263,17 @@ def job_materials(con, job_id: int) -> pd.DataFrame:
                                      {"job": job_id}).df())
 
 
-def job_metal_results(con, job_id: int) -> pd.DataFrame:
-    """The metal accounts recorded at the end of production, newest first: code, description,
-    issued_g, finished_g, returned_g, loss_g, loss_pct, norm_pct, recorded_by, recorded_at."""
-    return con.execute("""
+def job_metal_results(con, job_id: int) -> list[dict]:
+    """The metal accounts recorded at the end of production, newest first, as dicts with
+    Decimals (grams to 0.001, percentages to 0.01): code, description, issued_g, finished_g,
+    returned_g, loss_g, loss_pct, norm_pct, recorded_by, recorded_at."""
+    cur = con.execute("""
         SELECT i.code, i.description, r.issued_g, r.finished_g, r.returned_g, r.loss_g,
                r.loss_pct, r.norm_pct, r.recorded_by, r.recorded_at
           FROM job_metal_results r JOIN inventory_items i ON i.id = r.item_id
-         WHERE r.job_id = ? ORDER BY r.id DESC""", [job_id]).df()
+         WHERE r.job_id = ? ORDER BY r.id DESC""", [job_id])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def job_material_moves(con, job_id: int, limit: int = 100) -> pd.DataFrame:

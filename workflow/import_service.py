@@ -24,6 +24,13 @@ import pandas as pd
 from storage import repositories as repo
 from storage.unit_of_work import UnitOfWork
 from workflow.errors import InvalidInput
+from workflow.job_rules import (
+    JobRule,
+    cart_attributes,
+    makes_job,
+    metal_and_karat,
+    rules_from_json,
+)
 from workflow.model import Actor, ImportSummary, ParsedExport, RowProblem
 from workflow.ring_size import parse_ring_size
 
@@ -65,26 +72,59 @@ def _run(con, sql: str, params: dict) -> None:
     con.execute(sql, {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)})
 
 
-def _prepared_lines(lines: pd.DataFrame) -> pd.DataFrame:
+def _prepared_lines(lines: pd.DataFrame, orders: pd.DataFrame,
+                    rules: list[JobRule]) -> pd.DataFrame:
+    """Lines with what the import needs beside the parsed columns: `makes_job` (the shop's job
+    rules), ring size in mm, metal/karat/finish from the variant options, and the order's cart
+    attributes (engraving, ring size, metal) for an order with a single job."""
     lines = lines.copy()
+    by_key = orders.drop_duplicates("match_key").set_index("match_key")
+    lines["makes_job"] = makes_job(lines, rules, by_key["tags"])
+    # Cart attributes are per order: they describe the piece only when there is one piece.
+    jobs_per_order = lines[lines["makes_job"]].groupby("match_key").size()
+    single = lines["makes_job"] & lines["match_key"].map(jobs_per_order).eq(1)
+    attributes = {k: cart_attributes(v)[0]
+                  for k, v in by_key["note_attributes"].dropna().items() if ":" in str(v)}
+    engraving, attr_size, attr_metal = [], [], []
+    for key, one in zip(lines["match_key"], single, strict=True):
+        known = attributes.get(key, {}) if one else {}
+        engraving.append(known.get("engraving"))
+        attr_size.append(known.get("ring_size"))
+        attr_metal.append(known.get("metal"))
+    lines["engraving"] = engraving
+    lines["ring_size_text"] = lines["ring_size_text"].where(lines["ring_size_text"].notna(),
+                                                            pd.Series(attr_size,
+                                                                      index=lines.index))
+    variants = {o: metal_and_karat(o) for o in lines["options"].fillna("").unique()}
+    parts = [variants[o] for o in lines["options"].fillna("")]
+    lines["metal"] = [m or a for (m, _k, _f), a in zip(parts, attr_metal, strict=True)]
+    lines["karat"] = [k for _m, k, _f in parts]
+    lines["finish"] = [f for _m, _k, f in parts]
     sizes = {}
     for text in lines["ring_size_text"].dropna().unique():
         try:
             sizes[text] = parse_ring_size(str(text))
         except InvalidInput:
-            sizes[text] = None
-    lines["ring_size_mm"] = [None if pd.isna(t) else sizes.get(t)
+            sizes[text] = None  # kept as text on the job; staff see it and correct it
+    lines["ring_size_mm"] = [None if pd.isna(t) or sizes.get(t) is None else float(sizes[t])
                              for t in lines["ring_size_text"]]
-    lines["ring_size_mm"] = lines["ring_size_mm"].astype("object")
-    lines["ring_size_mm"] = [None if v is None else float(v) for v in lines["ring_size_mm"]]
+    for column in ("engraving", "ring_size_text", "metal", "karat", "finish", "ring_size_mm"):
+        lines[column] = lines[column].astype(object).where(lines[column].notna(), None)
     return lines
+
+
+def _job_rules(con) -> list[JobRule]:
+    # fetchall, not fetchone: DuckDB 2 keeps a half-read result open and then refuses
+    # `register` on the same connection ("connection has an unfinished result").
+    rows = con.execute("SELECT value FROM settings WHERE key = 'job_rules'").fetchall()
+    return rules_from_json(rows[0][0] if rows else None)
 
 
 def _stage(con, parsed: ParsedExport, source: str) -> None:
     """Load the parsed frames into temp tables `inc` (orders, matched to existing ones) and
     `inc_lines`, deduplicating an order that appears twice in one file (first one wins)."""
     orders = parsed.orders
-    lines = _prepared_lines(parsed.lines)
+    lines = _prepared_lines(parsed.lines, orders, _job_rules(con))
     con.register("incoming_orders", orders)
     con.register("incoming_lines", lines)
     # A money column the file lacks arrives as NULL: stored as 0 (the parser noted it once).
@@ -109,7 +149,10 @@ def _stage(con, parsed: ParsedExport, source: str) -> None:
         SELECT l.match_key, CAST(l.line_no AS INTEGER) AS line_no, l.title,
                CAST(l.quantity AS INTEGER) AS quantity, CAST(l.price AS DECIMAL(12,2)) AS price,
                l.sku, l.vendor, l.fulfillment_status, l.ring_size_text, l.options,
-               CAST(l.ring_size_mm AS DECIMAL(5,2)) AS ring_size_mm, i.existing_id
+               CAST(l.ring_size_mm AS DECIMAL(5,2)) AS ring_size_mm, l.makes_job,
+               CAST(l.engraving AS VARCHAR) AS engraving, CAST(l.metal AS VARCHAR) AS metal,
+               CAST(l.karat AS VARCHAR) AS karat, CAST(l.finish AS VARCHAR) AS finish,
+               i.existing_id
           FROM incoming_lines l JOIN inc i USING (match_key)""")
     con.unregister("incoming_orders")
     con.unregister("incoming_lines")
@@ -148,9 +191,9 @@ def _summary(con, parsed: ParsedExport) -> tuple[ImportSummary, ImportPreview]:
          ORDER BY first_row""").fetchall()]
     jobs_created = con.execute("""
         SELECT count(*) FROM inc_lines l
-         WHERE l.existing_id IS NULL OR NOT EXISTS (
+         WHERE l.makes_job AND (l.existing_id IS NULL OR NOT EXISTS (
                SELECT 1 FROM order_lines x WHERE x.order_id = l.existing_id
-                  AND x.line_no = l.line_no)""").fetchone()[0]
+                  AND x.line_no = l.line_no))""").fetchone()[0]
     customers_created = con.execute("""
         SELECT count(DISTINCT customer_key) FROM inc
          WHERE existing_id IS NULL AND customer_key IS NOT NULL
@@ -320,16 +363,17 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
                         WHEN n.fulfillment_status = 'fulfilled'
                           OR n.order_fulfillment = 'fulfilled' THEN 'completed'
                         ELSE 'new' END AS initial_state
-              FROM new_lines n ORDER BY n.line_id""", params)
+              FROM new_lines n WHERE n.makes_job ORDER BY n.line_id""", params)
         _run(con, """
-            INSERT INTO jobs (id, job_number, order_id, order_line_id, piece, ring_size_mm,
-                ring_size_text, details, design_needed, promised_date, rush, location, state,
-                stage_entered_at, created_at, updated_at, import_batch_id)
-            SELECT job_id, printf('J-%04d', job_id), order_id, line_id, title, ring_size_mm,
-                   ring_size_text,
+            INSERT INTO jobs (id, job_number, order_id, order_line_id, piece, metal, karat,
+                ring_size_mm, ring_size_text, engraving, details, design_needed, promised_date,
+                rush, location, state, stage_entered_at, created_at, updated_at,
+                import_batch_id)
+            SELECT job_id, printf('J-%04d', job_id), order_id, line_id, title, metal, karat,
+                   ring_size_mm, ring_size_text, engraving,
                    to_json(struct_pack(quantity := quantity, sku := sku, vendor := vendor,
-                                       options := options, price := price::VARCHAR,
-                                       source_line := line_no)),
+                                       options := options, finish := finish,
+                                       price := price::VARCHAR, source_line := line_no)),
                    true,
                    CASE WHEN initial_state = 'new'
                         THEN CAST(coalesce(placed_at, $at) AS DATE) + $lead END,

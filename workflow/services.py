@@ -519,3 +519,82 @@ def actor_for(con, staff_id: int) -> Actor:
     if row is None:
         raise NotFound(f"There is no staff member with id {staff_id}.")
     return Actor(name=row["name"], role=row["role"], staff_id=row["id"])
+
+
+# --- shop settings ---------------------------------------------------------------------------
+
+SETTING_RULES = {
+    "shop_name": lambda v: v.strip() or None,
+    "shop_tz": lambda v: v if _known_zone(v) else None,
+    "currency": lambda v: v.strip().upper() if len(v.strip()) == 3 and v.strip().isalpha()
+    else None,
+    "lead_time_days": lambda v: v.strip() if v.strip().isdigit() and 0 < int(v) <= 365
+    else None,
+}
+
+
+def _known_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def save_settings(uow: UnitOfWork, values: dict[str, str], actor: Actor,
+                  now: datetime | None = None) -> dict[str, str]:
+    """Change shop settings (shop_name, shop_tz, currency, lead_time_days); audited.
+
+    Returns the settings that changed. Raises `InvalidInput` naming the setting and value.
+    """
+    if not actor.is_manager:
+        raise InvalidInput("Only a manager can change the shop's settings.")
+    clean = {}
+    for key, value in values.items():
+        check = SETTING_RULES.get(key)
+        if check is None:
+            raise InvalidInput(f"There is no setting called {key!r}.")
+        ok = check(str(value))
+        if ok is None:
+            raise InvalidInput(f"{key.replace('_', ' ').capitalize()}: {value!r} can't be used.")
+        clean[key] = ok
+    return _write_settings(uow, clean, actor, now or _now())
+
+
+def save_job_rules(uow: UnitOfWork, rules: list, actor: Actor,
+                   now: datetime | None = None) -> int:
+    """Replace the rules that decide which line items become jobs; returns how many.
+
+    Each rule is checked (kind, something to match, a valid pattern); raises `InvalidInput`.
+    """
+    from workflow.job_rules import rules_to_json
+
+    if not actor.is_manager:
+        raise InvalidInput("Only a manager can change which items become jobs.")
+    for i, rule in enumerate(rules, start=1):
+        rule.validate(i)
+    _write_settings(uow, {"job_rules": rules_to_json(list(rules))}, actor, now or _now())
+    return len(rules)
+
+
+def _write_settings(uow: UnitOfWork, values: dict[str, str], actor: Actor,
+                    at: datetime) -> dict[str, str]:
+    changed = {}
+    with uow:
+        for key, value in values.items():
+            row = uow.con.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
+            old = row[0] if row else None
+            if old == value:
+                continue
+            if row:
+                uow.con.execute("UPDATE settings SET value = ? WHERE key = ?", [value, key])
+            else:
+                uow.con.execute("INSERT INTO settings (key, value) VALUES (?, ?)", [key, value])
+            repo.append_audit(uow.con, actor=actor.name, action="settings.change",
+                              entity="settings", entity_id=None, before={key: old},
+                              after={key: value}, at=at)
+            changed[key] = value
+        uow.commit()
+    return changed

@@ -157,9 +157,19 @@ def leave_sign_in_page(page, findings: Findings, what: str) -> None:
                       f"shows {text[:160]!r} (sign_in.py calls "
                       "st.switch_page(common.BOARD_PAGE) in a run whose st.navigation lists "
                       "only the sign-in page)")
-        page.get_by_role("button", name="Main menu").click()
-        page.get_by_role("menuitem", name=re.compile("^Rerun")).click()
-        settle(page)
+        cont = page.get_by_role("button", name="Continue", exact=True)
+        for _ in range(3):  # the menu sometimes swallows the first click while it opens
+            page.get_by_role("button", name="Main menu").click()
+            rerun = page.get_by_role("menuitem", name=re.compile("^Rerun"))
+            expect(rerun).to_be_visible()
+            page.wait_for_timeout(300)
+            rerun.click()
+            settle(page)
+            try:
+                expect(cont).to_be_visible(timeout=QUICK)
+                break
+            except AssertionError:
+                page.keyboard.press("Escape")
         click_and_settle(page, "Continue")
         expect(board).to_be_visible(timeout=30_000)
     settle(page)

@@ -29,6 +29,12 @@ def count_from_file(path: Path) -> dict[str, int]:
     first_rows: dict[str, dict] = {}
     for row in rows:
         first_rows.setdefault(row["Name"], row)
+    # The default job rules: gift cards, wrapping, protection plans and supplies get no job.
+    no_job_words = ("gift card", "giftcard", "gift wrap", "gift box", "shipping protection",
+                    "package protection", "insurance", "warranty", "polishing cloth",
+                    "cleaning kit")
+    jobs = sum(1 for row in rows
+               if not any(w in row["Lineitem name"].lower() for w in no_job_words))
     customers = set()
     for row in first_rows.values():
         email = row["Email"].strip().lower()
@@ -42,7 +48,8 @@ def count_from_file(path: Path) -> dict[str, int]:
             customers.add(f"phone:{phone}")
         elif name:
             customers.add(f"name:{name}")
-    return {"orders": len(first_rows), "jobs": len(rows), "customers": len(customers)}
+    return {"orders": len(first_rows), "lines": len(rows), "jobs": jobs,
+            "customers": len(customers)}
 
 
 @pytest.fixture
@@ -74,6 +81,7 @@ def test_a_real_export_imports_with_exact_counts_and_twice_changes_nothing(db, s
         expected["orders"], expected["jobs"], expected["customers"])
     assert counts["orders"] == expected["orders"]
     assert counts["jobs"] == expected["jobs"]
+    assert counts["order_lines"] == expected["lines"]
     assert counts["customers"] == expected["customers"]
     # one history row and one audit row per job; one audit row per order and per customer
     assert counts["job_status_history"] == expected["jobs"]
@@ -93,7 +101,10 @@ def test_a_real_export_imports_with_exact_counts_and_twice_changes_nothing(db, s
 def test_the_file_counts_match_the_samples_readme(samples_dir):
     # ../shared/samples/README.md: 140, 19 and 51 orders; 182, 40 and 121 rows
     got = {s: count_from_file(samples_dir / "shopify" / s) for s in SAMPLES}
-    assert [(g["orders"], g["jobs"]) for g in got.values()] == [(140, 182), (19, 40), (51, 121)]
+    assert [(g["orders"], g["lines"]) for g in got.values()] == [
+        (140, 182), (19, 40), (51, 121)]
+    # 17 of the EUR store's 40 lines are gift cards: listed on their orders, no job
+    assert [g["jobs"] for g in got.values()] == [182, 23, 121]
 
 
 def test_preview_writes_nothing_and_matches_the_import(db, samples_dir):
@@ -102,9 +113,9 @@ def test_preview_writes_nothing_and_matches_the_import(db, samples_dir):
     before = table_counts(db)
     preview = preview_import(UnitOfWork(db), parsed)
     assert table_counts(db) == before
-    assert len(preview.new_orders) == 19 and preview.summary.jobs_created == 40
+    assert len(preview.new_orders) == 19 and preview.summary.jobs_created == 23
     done = import_orders(UnitOfWork(db), parsed, SYSTEM_IMPORT)
-    assert (done.orders_created, done.jobs_created) == (19, 40)
+    assert (done.orders_created, done.jobs_created) == (19, 23)
 
 
 def edited_copy(src: Path, dst: Path, order_name: str, column: str, value: str) -> None:
@@ -149,7 +160,7 @@ def test_a_reimport_updates_only_the_changed_order_and_audits_before_and_after(d
 
 def test_a_cancellation_in_shopify_cancels_new_jobs_and_flags_jobs_already_in_work(
         db, samples_dir, tmp_path):
-    src = samples_dir / "shopify" / "dev_store_eur_2025.csv"
+    src = samples_dir / "shopify" / "dev_store_inr_2025.csv"
     import_orders(UnitOfWork(db), parse_orders_export(src), SYSTEM_IMPORT)
     # two open orders: one whose job is still new, one whose job has started
     open_orders = db.execute("""
@@ -175,6 +186,6 @@ def test_a_cancellation_in_shopify_cancels_new_jobs_and_flags_jobs_already_in_wo
     assert history == ("new", "cancelled", SYSTEM_IMPORT.name)
     from storage.queries import BoardFilter, board_jobs
 
-    board = board_jobs(db, BoardFilter(), "Europe/Paris")
+    board = board_jobs(db, BoardFilter(), "Asia/Kolkata")
     flagged = board[board["id"] == started_job].iloc[0]
     assert flagged["cancelled_in_shopify"]
