@@ -13,44 +13,46 @@ st.set_page_config(page_title="Atelier", page_icon="💍", layout="wide")
 common.open_cursor()
 actor = common.current_actor()
 
-sign_in = st.Page("pages/sign_in.py", title="Who's at the screen", icon=":material/badge:")
-if actor is None:
-    pages = [sign_in]
-else:
-    pages = {
-        "Workshop": [
-            st.Page("pages/board.py", title="Board", icon=":material/view_kanban:",
-                    default=True),
-            st.Page("pages/job.py", title="Job", icon=":material/diamond:"),
-            st.Page("pages/orders.py", title="Orders", icon=":material/receipt_long:"),
-            st.Page("pages/new_order.py", title="New walk-in order",
-                    icon=":material/add_shopping_cart:"),
-        ],
-        "Inventory": [
-            st.Page("pages/inventory.py", title="Inventory", icon=":material/inventory_2:"),
-            st.Page("pages/inventory_item.py", title="Item", icon=":material/qr_code_2:"),
-            st.Page("pages/inventory_receive.py", title="Receive stock",
-                    icon=":material/move_to_inbox:"),
-            st.Page("pages/inventory_count.py", title="Cycle count",
-                    icon=":material/checklist:"),
-        ],
-        "Data": [
-            st.Page("pages/import_orders.py", title="Import Shopify orders",
-                    icon=":material/upload_file:"),
-        ],
-        "Customers": [
-            st.Page("pages/notifications.py", title="Customer messages",
-                    icon=":material/mail:"),
-            st.Page("pages/notification_settings.py", title="Message templates",
-                    icon=":material/edit_note:"),
-        ],
-        "Shop": [
-            st.Page("pages/staff.py", title="Staff and workflow", icon=":material/group:"),
-            st.Page("pages/settings.py", title="Shop settings", icon=":material/settings:"),
-            sign_in,
-        ],
-    }
+signed_in = actor is not None
+
+
+def page(path: str, title: str, icon: str, default: bool = False) -> st.Page:
+    # Before anyone is picked, the pages stay listed but hidden: a bookmarked job URL still
+    # opens, and the page asks who is at the screen first (common.require_actor).
+    return st.Page(path, title=title, icon=icon, default=default and signed_in,
+                   visibility="visible" if signed_in else "hidden")
+
+
+sign_in = st.Page("pages/sign_in.py", title="Who's at the screen", icon=":material/badge:",
+                  default=not signed_in)
+pages = {
+    "Workshop": [
+        page("pages/board.py", "Board", ":material/view_kanban:", default=True),
+        page("pages/job.py", "Job", ":material/diamond:"),
+        page("pages/orders.py", "Orders", ":material/receipt_long:"),
+        page("pages/new_order.py", "New walk-in order", ":material/add_shopping_cart:"),
+    ],
+    "Inventory": [
+        page("pages/inventory.py", "Inventory", ":material/inventory_2:"),
+        page("pages/inventory_item.py", "Item", ":material/qr_code_2:"),
+        page("pages/inventory_receive.py", "Receive stock", ":material/move_to_inbox:"),
+        page("pages/inventory_count.py", "Cycle count", ":material/checklist:"),
+    ],
+    "Data": [
+        page("pages/import_orders.py", "Import Shopify orders", ":material/upload_file:"),
+    ],
+    "Customers": [
+        page("pages/notifications.py", "Customer messages", ":material/mail:"),
+        page("pages/notification_settings.py", "Message templates", ":material/edit_note:"),
+    ],
+    "Shop": [
+        page("pages/staff.py", "Staff and workflow", ":material/group:"),
+        page("pages/settings.py", "Shop settings", ":material/settings:"),
+        sign_in,
+    ],
+}
+if signed_in:
     with st.sidebar:
         st.caption(f"Signed in as **{actor.name}** ({actor.role.replace('_', ' ')})")
 
-st.navigation(pages).run()
+st.navigation(pages, expanded=True).run()

@@ -86,7 +86,7 @@ class SendGridNotifier:
                     is_multiple=len(message.to) > 1)
         mail.custom_arg = [CustomArg("atelier_outbox_id", str(message.outbox_id)),
                            CustomArg("atelier_key", message.dedupe_key)]
-        reply_to = message.reply_to or self.reply_to
+        reply_to = self.reply_to or message.reply_to  # configured, else the shop's
         if reply_to:
             mail.reply_to = ReplyTo(reply_to)
         return mail

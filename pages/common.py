@@ -84,10 +84,33 @@ def current_actor() -> Actor | None:
         return None
 
 
+def staff_picker(key: str) -> bool:
+    """"Who's at the screen?": a staff list and Continue. True on the run Continue was
+    pressed (the staff id is then in the session). Shows nothing when there is no staff."""
+    staff = queries.staff(cursor())
+    if staff.empty:
+        return False
+    labels = {int(r.id): f"{r.name} — {r.role.replace('_', ' ')}" for r in staff.itertuples()}
+    ids = list(labels)
+    current = st.session_state.get("staff_id")
+    choice = st.selectbox("I am", ids, format_func=labels.get, key=f"{key}_pick",
+                          index=ids.index(current) if current in ids else 0)
+    if st.button("Continue", type="primary", key=f"{key}_continue"):
+        st.session_state["staff_id"] = int(choice)
+        return True
+    return False
+
+
 def require_actor() -> Actor:
+    """The person at the screen; when nobody is picked yet, ask here and stop the page, so a
+    bookmarked page (a job envelope's QR code) opens after the question."""
     actor = current_actor()
     if actor is None:
-        st.warning("Pick who you are on the sign-in page first.")
+        st.subheader("Who's at the screen?")
+        if staff_picker("inline_sign_in"):
+            st.rerun()  # the same page again, its URL and query kept
+        if queries.staff(cursor()).empty:
+            st.page_link("pages/sign_in.py", label="Set up the shop first")
         st.stop()
     return actor
 

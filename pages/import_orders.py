@@ -20,13 +20,17 @@ st.caption("In Shopify: Orders → Export → All orders → CSV for Excel, Numb
 
 upload = st.file_uploader("Orders export (CSV)", type=["csv"], key="shopify_file")
 if upload is None:
+    for key in ("import_digest", "import_parsed", "import_done", "import_date_order"):
+        st.session_state.pop(key, None)
     st.subheader("Earlier imports")
     st.dataframe(queries.import_batches(cur), hide_index=True, width="stretch")
     st.stop()
 
 data = upload.getvalue()
 date_order = st.session_state.get("import_date_order")  # None until the person is asked
-digest = hashlib.sha256(data).hexdigest() + f":{date_order}"
+# Keyed on the upload itself (a new upload of the same bytes is a new preview) and the answer
+# about dates.
+digest = f"{upload.file_id}:{hashlib.sha256(data).hexdigest()}:{date_order}"
 if st.session_state.get("import_digest") != digest:
     try:
         parsed = parse_orders_export(data, file_name=upload.name,

@@ -62,6 +62,11 @@ def run(action, success: str | None = None) -> None:
         st.rerun()
 
 
+def _size(n: int) -> str:
+    return f"{n} bytes" if n < 1024 else (f"{n / 1024:.0f} KB" if n < 1024 * 1024
+                                         else f"{n / 1024 / 1024:.1f} MB")
+
+
 flags = (" 🔥 Rush" if job["rush"] else "")
 st.title(f"{job['job_number']} · {job['piece']}{flags}")
 flash = st.session_state.pop("job_flash", None)
@@ -127,7 +132,7 @@ with left:
             st.markdown(f"**Version {v.version_no}** · {v.file_name} · {decision}  \n"
                         f"{v.note or ''}")
             st.caption(f"by {v.uploaded_by}, {common.local_time(v.uploaded_at)} · "
-                       f"{v.size_bytes / 1024:.0f} KB · sha256 {v.sha256[:12]}…")
+                       f"{_size(v.size_bytes)} · sha256 {v.sha256[:12]}…")
             if Path(v.file_path).exists():
                 if v.media_type.startswith("image/"):
                     st.image(v.file_path, width=220)
@@ -143,8 +148,8 @@ with left:
                 run(lambda: services.attach_design_version(
                     common.uow(), job_id, upload.name, upload.getvalue(), actor,
                     files_dir=common.files_dir(), note=note), "Design version attached.")
-    if not versions.empty:
-        with st.form("design_answer"):
+    if not versions.empty and job["state"] in ("design_consultation", "awaiting_approval"):
+        with st.form("design_answer", clear_on_submit=True):
             st.markdown("**Record the customer's answer**")
             version_no = st.selectbox("Version", list(versions["version_no"]),
                                       key="answer_version")
@@ -163,7 +168,7 @@ with left:
         st.subheader("Quality check")
         if job["last_bench_jeweler"]:
             st.caption(f"Made by {job['last_bench_jeweler']}: someone else signs the check.")
-        with st.form("qc"):
+        with st.form("qc", clear_on_submit=True):
             results = {p: st.checkbox(p, key=f"qc_{i}")
                        for i, p in enumerate(services.QC_CHECKLIST)}
             qc_note = st.text_input("Note", key="qc_note")

@@ -16,6 +16,19 @@ cur = common.cursor()
 settings = queries.all_settings(cur)
 st.title("New walk-in order")
 
+created = st.session_state.get("last_created")
+if created:
+    st.success(f"Order {created['order_name']} created with jobs "
+               f"{', '.join(created['job_numbers'])}.")
+    cols = st.columns(len(created["job_numbers"]) + 1)
+    for col, number in zip(cols, created["job_numbers"], strict=False):
+        if col.button(f"Open {number}", key=f"open_new_{number}"):
+            st.session_state.pop("last_created", None)
+            common.open_job(number)
+FORM_KEYS = ("piece_count", "cust_", "piece_", "price_", "size_", "metal_", "karat_",
+             "stones_", "engraving_", "due_", "rush_", "design_", "notes_", "currency",
+             "deposit", "order_notes")
+
 count = st.number_input("How many pieces?", min_value=1, max_value=10, value=1, step=1,
                         key="piece_count")
 with st.form("walk_in"):
@@ -72,9 +85,7 @@ if submitted:
     except AtelierError as exc:
         common.show_error(exc)
     else:
-        st.success(f"Order {result['order_name']} created with jobs "
-                   f"{', '.join(result['job_numbers'])}.")
-        for number in result["job_numbers"]:
-            if st.button(f"Open {number}", key=f"open_new_{number}"):
-                common.open_job(number)
-        st.session_state["last_created"] = result["job_numbers"]
+        st.session_state["last_created"] = result
+        for key in [k for k in st.session_state if k.startswith(FORM_KEYS)]:
+            del st.session_state[key]  # a fresh, empty form for the next customer
+        st.rerun()

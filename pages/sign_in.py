@@ -43,11 +43,5 @@ if staff.empty:
                 common.show_error(exc)
 else:
     st.subheader("Who's at the screen?")
-    labels = {int(r.id): f"{r.name} — {r.role.replace('_', ' ')}" for r in staff.itertuples()}
-    current = st.session_state.get("staff_id")
-    ids = list(labels)
-    choice = st.selectbox("I am", ids, format_func=labels.get, key="pick_staff",
-                          index=ids.index(current) if current in ids else 0)
-    if st.button("Continue", type="primary", key="sign_in"):
-        st.session_state["staff_id"] = int(choice)
+    if common.staff_picker("sign_in"):
         st.switch_page(common.BOARD_PAGE)

@@ -199,8 +199,9 @@ def post_moves(con, moves: list[Move], actor: str, at: datetime) -> int:
 
     Two statements whatever the number of moves: one multi-row INSERT into the ledger and one
     upsert of the balance rows they touch, summed per key first (a batch never holds a key
-    twice). A move's on-hand change lands on the row of its stock location, its reserved and
-    issued changes on the row of its job. The table's CHECK constraint is the last guard
+    twice); a third when a job's row comes back to zero and is dropped. A move's on-hand
+    change lands on the row of its stock location, its reserved and issued changes on the row
+    of its job. The table's CHECK constraint is the last guard
     against a negative balance; tripping it raises `StockRefused` (the transaction is then
     aborted, and the caller's unit of work rolls it back).
     """
@@ -224,14 +225,24 @@ def post_moves(con, moves: list[Move], actor: str, at: datetime) -> int:
     try:
         con.execute(f"INSERT INTO inventory_ledger ({', '.join(_LEDGER_COLS)}) VALUES "
                     + ", ".join(values), params)
-        con.execute(
+        after = con.execute(
             "INSERT INTO inventory_balances (item_id, location_id, job_id, on_hand, reserved,"
             " issued) VALUES " + ", ".join("(?, ?, ?, ?, ?, ?)" for _ in rows)
             + " ON CONFLICT (item_id, location_id, job_id) DO UPDATE SET"
               " on_hand = inventory_balances.on_hand + excluded.on_hand,"
               " reserved = inventory_balances.reserved + excluded.reserved,"
-              " issued = inventory_balances.issued + excluded.issued",
-            [v for key, amounts in rows.items() for v in (*key, *amounts)])
+              " issued = inventory_balances.issued + excluded.issued"
+              " RETURNING item_id, job_id, reserved, issued",
+            [v for key, amounts in rows.items() for v in (*key, *amounts)]).fetchall()
+        # A job's row that is back to nothing (finished, handed over, cancelled) is dropped, so
+        # the table holds the items, their stock locations and the open jobs' holdings, not
+        # every job ever (a missing row sums as zero).
+        done = [(item_id, job_id) for item_id, job_id, reserved, issued in after
+                if job_id != 0 and reserved == 0 and issued == 0]
+        if done:
+            con.execute("DELETE FROM inventory_balances WHERE location_id = 0 AND ("
+                        + " OR ".join("(item_id = ? AND job_id = ?)" for _ in done) + ")",
+                        [v for pair in done for v in pair])
     except duckdb.ConstraintException as exc:
         raise StockRefused("That would take the stock records below zero; nothing was saved. "
                            "Reload the page and try again.") from exc

@@ -318,8 +318,8 @@ CREATE TABLE inventory_ledger (
 
 -- The ledger summed per item and bucket (no semicolons in these comments: the migration is
 -- split on them). A stock row per stock location (job_id 0) holds on hand there, a job row
--- per job (location_id 0) what that job reserved and has at the bench, and each item has a
--- zero row (0, 0) from its creation. Item totals are the view below.
+-- per job (location_id 0) what that job reserved and has at the bench (dropped when back to
+-- zero), and each item has a zero row (0, 0) from its creation. Item totals are the view.
 CREATE TABLE inventory_balances (
     item_id BIGINT NOT NULL,
     location_id BIGINT NOT NULL DEFAULT 0,

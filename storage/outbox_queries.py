@@ -11,7 +11,7 @@ from datetime import datetime
 import pandas as pd
 
 from storage import outbox_repository
-from workflow.notifications import DEFAULT_TEMPLATES, NOTIFY_DEFAULTS, MessageTemplate
+from workflow.notifications import DEFAULT_TEMPLATES, NOTIFY_DEFAULTS, MessageTemplate, Status
 
 
 @dataclass
@@ -85,7 +85,6 @@ def message(con, outbox_id: int) -> dict | None:
 
 def status_counts(con) -> dict[str, int]:
     """Messages per status (all statuses present, 0 when none)."""
-    from workflow.notifications import Status
     rows = con.execute("SELECT status, count(*) FROM notification_outbox GROUP BY status"
                        ).fetchall()
     return {s: 0 for s in Status.ALL} | {k: int(v) for k, v in rows}

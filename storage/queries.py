@@ -7,13 +7,14 @@ open work, not history.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
 
 from storage import repositories
-from workflow.lifecycle import CLOSED_STATES, OPEN_STATES
+from workflow.lifecycle import CLOSED_STATES, OPEN_STATES, STAGES, TRIGGERS
 
 DEFAULT_SETTINGS = {
     "shop_name": "Atelier workshop",
@@ -215,15 +216,15 @@ def timeline(con, job_id: int) -> pd.DataFrame:
 
     Columns: changed_at (UTC), actor, kind, text.
     """
-    return con.execute("""
+    events = con.execute("""
         SELECT changed_at, actor, 'stage' AS kind,
-               coalesce(from_state, '(start)') || ' → ' || to_state
-               || ' (' || trigger || ')' || coalesce(': ' || note, '') AS text
+               to_json(struct_pack(from_state := from_state, to_state := to_state,
+                                   trigger := trigger, note := note))::VARCHAR AS text
           FROM job_status_history WHERE job_id = $id
         UNION ALL
         SELECT changed_at, actor, split_part(action, '.', 1) AS kind,
-               action || ' ' || coalesce(CAST(after AS VARCHAR), '')
-               || coalesce(' (was ' || CAST(before AS VARCHAR) || ')', '') AS text
+               to_json(struct_pack(action := action, after := after,
+                                   before := before))::VARCHAR AS text
           FROM audit_log
          WHERE entity = 'job' AND entity_id = $id
            AND action NOT IN (SELECT 'job.' || trigger FROM job_status_history
@@ -232,12 +233,18 @@ def timeline(con, job_id: int) -> pd.DataFrame:
         UNION ALL
         SELECT created_at, author, 'note', body FROM job_notes WHERE job_id = $id
         UNION ALL
-        SELECT a.changed_at, a.actor, 'payment', a.action || ' ' || CAST(a.after AS VARCHAR)
+        SELECT a.changed_at, a.actor, 'payment',
+               to_json(struct_pack(action := a.action, after := a.after,
+                                   before := NULL))::VARCHAR
           FROM audit_log a JOIN jobs j ON j.order_id = a.entity_id
          WHERE j.id = $id AND a.entity = 'order' AND a.action LIKE 'payment.%'
         UNION ALL
         SELECT created_at, 'Atelier', 'message',
-               'Customer message queued (' || channel || ', ' || stage || '): ' || status
+               'Customer message ' || CASE status WHEN 'skipped' THEN 'not sent'
+                                                  WHEN 'held' THEN 'held for review'
+                                                  ELSE 'queued' END
+               || ' (' || channel || ', ' || stage || ')'
+               || CASE WHEN status = 'skipped' THEN coalesce(': ' || note, '') ELSE '' END
           FROM notification_outbox WHERE job_id = $id
         UNION ALL
         SELECT coalesce(sent_at, updated_at), 'Atelier', 'message',
@@ -250,6 +257,55 @@ def timeline(con, job_id: int) -> pd.DataFrame:
           FROM notification_outbox
          WHERE job_id = $id AND status IN ('sent', 'delivered_locally', 'failed', 'cancelled')
         ORDER BY 1 DESC""", {"id": job_id}).df()
+    if not events.empty:
+        events["text"] = [_event_text(k, t) for k, t in zip(events["kind"], events["text"],
+                                                             strict=True)]
+    return events
+
+
+_FIELD_NAMES = {"assignee_id": "assignee", "ring_size_mm": "ring size (mm)",
+                "ring_size_text": "ring size", "promised_date": "promised date",
+                "design_needed": "needs a design"}
+
+
+def _event_text(kind: str, text: str) -> str:
+    """A timeline row in words: stage labels instead of state names, fields instead of JSON."""
+    if kind not in ("stage", "job", "design", "qc", "payment") or not text.startswith("{"):
+        return text
+    data = json.loads(text)
+    if kind == "stage":
+        source = STAGES.get(data["from_state"] or "", "")
+        move = f"{source} → {STAGES.get(data['to_state'], data['to_state'])}" if source else \
+            f"Created in {STAGES.get(data['to_state'], data['to_state'])}"
+        how = {"import": "imported", "create": "created"}.get(data["trigger"],
+                                                              TRIGGERS.get(data["trigger"], ""))
+        return f"{move} ({how})" + (f": {data['note']}" if data.get("note") else "")
+    action = data.get("action", "")
+    after = json.loads(data["after"]) if isinstance(data.get("after"), str) else \
+        (data.get("after") or {})
+    before = json.loads(data["before"]) if isinstance(data.get("before"), str) else \
+        (data.get("before") or {})
+    if action == "job.update":
+        shown = {k: v for k, v in after.items()
+                 if not (k == "assignee_id" and "assignee" in after) and k != "ring_size_mm"}
+        parts = [f"{_FIELD_NAMES.get(k, k.replace('_', ' '))}: {before.get(k) or '—'} → "
+                 f"{v if v not in (None, '') else '—'}" for k, v in shown.items()]
+        return "Changed " + "; ".join(parts)
+    if action == "design.attach":
+        return f"Design version {after.get('version')} attached ({after.get('file')})"
+    if action in ("design.approved", "design.changes_requested"):
+        said = "approved" if action.endswith("approved") else "asked for changes to"
+        words = f": “{after['customer_words']}”" if after.get("customer_words") else ""
+        return (f"Customer {said} design version {after.get('version')} "
+                f"({after.get('channel')}){words}")
+    if action == "qc.sign":
+        failed = after.get("failed") or []
+        return "QC checklist signed: " + ("every point passed" if after.get("all_passed")
+                                          else "failed on " + ", ".join(failed))
+    if action.startswith("payment."):
+        return (f"Payment of {after.get('currency', '')} {after.get('amount')} "
+                f"({after.get('method', '')})").replace("  ", " ")
+    return f"{action}: {json.dumps(after, ensure_ascii=False)}"
 
 
 def outbox_for_job(con, job_id: int) -> pd.DataFrame:

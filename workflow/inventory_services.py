@@ -943,14 +943,14 @@ def on_stage_change(con, job_row: dict, transition: lifecycle.Transition, actor:
                     "finished weight and the metal returned first.")
         return 0
     elif trigger == "hand_over":
-        for item in states.values():
+        for item in sorted(states.values(), key=lambda s: s.code):
             _, at_bench = item.held_for(job.id)
             step = consume_moves(item, job, at_bench, reason="left with the finished piece")
             step += release_moves(apply(item, step), job, reason="not used")
             moves += step
     elif trigger == "cancel":
         safe_id = _location(con, DEFAULT_STOCK_LOCATION)["id"]
-        for item in states.values():
+        for item in sorted(states.values(), key=lambda s: s.code):
             step = release_moves(item, job, reason="job cancelled")
             _, at_bench = item.held_for(job.id)
             step += return_moves(apply(item, step), job, at_bench, safe_id,

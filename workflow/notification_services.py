@@ -20,16 +20,18 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
+import phonenumbers
 
 from storage import outbox_repository as outbox
 from storage import repositories as repo
 from storage.unit_of_work import UnitOfWork
 from workflow.errors import InvalidInput, NotFound
+from workflow.lifecycle import STAGES
 from workflow.model import Actor, Channel
 from workflow.notifications import (
     DEFAULT_TEMPLATES,
@@ -139,8 +141,7 @@ def queue_stage_message(con, job_row: dict, stage: str, version: int, at: dateti
     customer = customer or {}
     payload = {"job_number": job_row["job_number"], "piece": job_row["piece"],
                "order_name": job_row.get("order_name"), "stage": stage,
-               "stage_label": template_context(job=job_row, customer=None, settings=settings,
-                                               stage=stage)["stage"]["label"],
+               "stage_label": STAGES[stage],
                "customer_name": customer.get("name"), "email": customer.get("email"),
                "phone": customer.get("phone"), "promised_date": job_row.get("promised_date"),
                "switch": mode}
@@ -178,14 +179,12 @@ class DispatchReport:
     recovered: int = 0
     contended: int = 0
     rate_limited_until: datetime | None = None
-    errors: list[str] = field(default_factory=list)
 
     def add(self, other: DispatchReport) -> None:
         for name in ("claimed", "sent", "delivered_locally", "retrying", "failed",
                      "cancelled", "released", "lost_claims", "recovered", "contended"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.rate_limited_until = other.rate_limited_until or self.rate_limited_until
-        self.errors.extend(other.errors)
 
     def sentence(self) -> str:
         parts = [f"{self.sent} sent", f"{self.delivered_locally} delivered locally",
@@ -411,7 +410,7 @@ class Dispatcher:
         if row.get("opted_out") and row["stage"] not in MUST_SEND_STAGES:
             return self._close(row, Status.CANCELLED,
                                "Not sent: the customer asked not to get updates.", report)
-        route = self._route(row)
+        route = self._route(row, settings.get("notify.shop_email") or None)
         if isinstance(route, str):
             return self._close(row, Status.FAILED, route, report)
         notifier, message, note = route
@@ -472,7 +471,8 @@ class Dispatcher:
             return _Outcome(rate_limited_until=retry_at)
         return _Outcome()
 
-    def _route(self, row: dict) -> tuple[Notifier, OutboundMessage, str | None] | str:
+    def _route(self, row: dict, reply_to: str | None = None
+               ) -> tuple[Notifier, OutboundMessage, str | None] | str:
         """The notifier and message for a row (falling back to email when the row's channel
         has no notifier here), or the reason nothing can carry it."""
         channel = row["channel"] or Channel.EMAIL
@@ -482,12 +482,12 @@ class Dispatcher:
         notifier = self.notifiers.get(channel)
         if channel in (Channel.SMS, Channel.WHATSAPP):
             if notifier is not None and phone:
-                return notifier, self._message(row, channel, (phone,)), None
+                return notifier, self._message(row, channel, (phone,), reply_to), None
             email_notifier = self.notifiers.get(Channel.EMAIL)
             if emails and email_notifier is not None:
                 note = (f"By email: {channel} isn't set up here." if notifier is None else
                         f"By email: no mobile number for {channel}.")
-                return email_notifier, self._message(row, Channel.EMAIL, emails), note
+                return email_notifier, self._message(row, Channel.EMAIL, emails, reply_to), note
             if notifier is None:
                 return (f"{channel.upper() if channel == 'sms' else 'WhatsApp'} isn't set up "
                         "here (no Twilio account configured) and the customer has no email "
@@ -497,17 +497,18 @@ class Dispatcher:
             return "Email isn't set up here: no email notifier was configured."
         if not emails:
             return "No email address to send this to."
-        return notifier, self._message(row, Channel.EMAIL, emails), note
+        return notifier, self._message(row, Channel.EMAIL, emails, reply_to), note
 
     @staticmethod
-    def _message(row: dict, channel: str, to: tuple[str, ...]) -> OutboundMessage:
+    def _message(row: dict, channel: str, to: tuple[str, ...],
+                 reply_to: str | None = None) -> OutboundMessage:
         is_email = channel == Channel.EMAIL
         return OutboundMessage(
             outbox_id=int(row["id"]), dedupe_key=row["dedupe_key"], channel=channel, to=to,
             subject=row["subject"] or "",
             text=(row["body_text"] if is_email else row["body_sms"]) or "",
             html=row["body_html"] if is_email else None,
-            job_number=row.get("job_number") or "")
+            job_number=row.get("job_number") or "", reply_to=reply_to)
 
     def _fill_missing_content(self, row: dict, settings: dict[str, str]) -> str | None:
         """Render a row queued before messages were stored rendered (schema version < 3).
@@ -739,8 +740,6 @@ def save_notification_settings(uow: UnitOfWork, values: Mapping[str, Any], actor
 
 
 def _check_setting(key: str, value: Any) -> str:
-    import phonenumbers
-
     text = "" if value is None else str(value).strip()
     if key not in NOTIFY_DEFAULTS:
         raise InvalidInput(f"{key!r} is not a notification setting.")

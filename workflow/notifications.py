@@ -475,8 +475,8 @@ def email_addresses(text: str | None) -> list[str]:
 
 @dataclass(frozen=True)
 class Recipient:
-    """Where one message goes: its channel, addresses, and why, when it isn't the customer's
-    preferred channel. `status` is "queued" unless nothing can be sent ("skipped")."""
+    """Where one message goes: its channel, addresses, and a note saying why when it isn't the
+    customer's preferred channel. `deliverable` is False when there is nowhere to send it."""
 
     channel: str
     email: str | None

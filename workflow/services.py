@@ -352,9 +352,14 @@ def update_job(uow: UnitOfWork, job_id: int, actor: Actor, changes: dict[str, An
             raise StaleJob(row["job_number"]) from exc
         if not ok:
             raise StaleJob(row["job_number"])
+        before, after = {k: row.get(k) for k in diff}, dict(diff)
+        if "assignee_id" in diff:  # names too, so the timeline reads without a lookup
+            old_person = row.get("assignee_id") and repo.staff_member(uow.con, row["assignee_id"])
+            new_person = diff["assignee_id"] and repo.staff_member(uow.con, diff["assignee_id"])
+            before["assignee"] = old_person["name"] if old_person else None
+            after["assignee"] = new_person["name"] if new_person else None
         repo.append_audit(uow.con, actor=actor.name, action="job.update", entity="job",
-                          entity_id=job_id, before={k: row.get(k) for k in diff}, after=diff,
-                          at=at)
+                          entity_id=job_id, before=before, after=after, at=at)
         uow.commit()
     return version + 1
 
@@ -460,6 +465,9 @@ def record_design_decision(uow: UnitOfWork, job_id: int, version_no: int, decisi
     at = now or _now()
     with uow:
         row = repo.get_job(uow.con, job_id)
+        if row["state"] in lifecycle.CLOSED_STATES:
+            raise InvalidInput(f"Job {row['job_number']} is {row['state']}; its design can no "
+                               "longer be approved or changed.")
         design = repo.design_version(uow.con, job_id, version_no)
         if design is None:
             raise InvalidInput(f"Job {row['job_number']} has no design version {version_no}.")

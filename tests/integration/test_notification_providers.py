@@ -77,6 +77,8 @@ def dispatcher(shop, notifiers: dict, max_attempts: int = 3, **kw) -> notify.Dis
 # --- SendGrid ---------------------------------------------------------------------------------
 
 def test_sendgrid_202_marks_the_message_sent_with_its_message_id(shop):
+    notify.save_notification_settings(shop.uow(), {"notify.shop_email": "hello@quinn.example"},
+                                      shop.manager)
     outbox_id = queue_email(shop)
     with ProviderStub() as stub:
         report = dispatcher(shop, {"email": sendgrid(stub.url)}).drain()
@@ -92,6 +94,7 @@ def test_sendgrid_202_marks_the_message_sent_with_its_message_id(shop):
     assert body["personalizations"] == [{"to": [{"email": "jordan@example.com"}]}]
     assert body["subject"] == "We've started designing your Solitaire ring"
     assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
+    assert body["reply_to"] == {"email": "hello@quinn.example"}      # replies reach the shop
     assert body["custom_args"] == {"atelier_outbox_id": str(outbox_id),
                                    "atelier_key": sent["dedupe_key"]}
 

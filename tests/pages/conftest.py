@@ -37,7 +37,10 @@ def navigation_mode_like_a_running_server(monkeypatch):
 def eur_template(tmp_path_factory, samples_dir) -> Path:
     """Staff plus the EUR sample export imported (`samples_dir` is tests/conftest.py's)."""
     path = tmp_path_factory.mktemp("eur_template") / "atelier.duckdb"
-    build_eur_shop(path, samples_dir / EUR_SAMPLE)
+    # The sample's unfulfilled made-to-order lines are the open jobs the tests work on (which
+    # lines become jobs is the import's business: the tests read them from the database).
+    open_jobs = build_eur_shop(path, samples_dir / EUR_SAMPLE)
+    assert len(open_jobs) >= 3, f"the EUR sample gave only {open_jobs} as open jobs"
     return path
 
 
@@ -102,6 +105,14 @@ def eur_shop(app_db, eur_template) -> Shop:
     Dev (designer), Sol (sales)."""
     copy_database(eur_template, app_db)
     return Shop(app_db)
+
+
+@pytest.fixture
+def open_job_numbers(eur_shop) -> list[str]:
+    """The EUR shop's open jobs (imported, `new`, needing a design), in number order."""
+    numbers = eur_shop.open_jobs()
+    assert all(eur_shop.job(n)["state"] == "new" for n in numbers)
+    return numbers
 
 
 @pytest.fixture

@@ -43,9 +43,6 @@ MANAGER, BEN, BEA, DESIGNER, SALES = ("Mara Quinn", "Ben Ortiz", "Bea Lind", "De
 SHOP_STAFF = [(MANAGER, Role.MANAGER), (BEN, Role.BENCH_JEWELER), (BEA, Role.BENCH_JEWELER),
               (DESIGNER, Role.DESIGNER), (SALES, Role.SALES)]
 DEMO_MANAGER = demo.DEMO_STAFF[0][0]   # Rosa Marquez, who "Load demo data" signs in
-# dev_store_eur_2025.csv: 19 orders, 40 line items; 8 of them are not fulfilled yet and
-# become open jobs (all `new`, all promised in June 2025, so overdue today).
-EUR_OPEN_JOBS = ["J-0025", "J-0030", "J-0035", "J-0036", "J-0037", "J-0038", "J-0039", "J-0040"]
 
 
 def png_bytes() -> bytes:
@@ -163,6 +160,12 @@ class Shop:
             assert row is not None, f"no job {job_number}"
             return dict(zip([d[0] for d in res.description], row, strict=True))
 
+    def open_jobs(self) -> list[str]:
+        """Job numbers of the open jobs (what the board shows), in number order."""
+        return [n for (n,) in self.rows(
+            "SELECT job_number FROM jobs WHERE state NOT IN ('completed', 'cancelled')"
+            " ORDER BY job_number")]
+
     def footprint(self, job_number: str) -> dict:
         """What a write to a job leaves behind: its row and the row counts of the logs."""
         return {"job": self.job(job_number),
@@ -228,14 +231,19 @@ class Shop:
         self.change(job_number, "pass_qc", checker)
 
 
-def build_eur_shop(path: Path, sample: Path) -> None:
+def build_eur_shop(path: Path, sample: Path) -> list[str]:
+    """Staff (`SHOP_STAFF`) and the sample imported into a new file; returns the open jobs."""
     with db.connect(path) as con:
         cur = db.cursor(con)
         ids = [services.add_staff(UnitOfWork(cur), name, role) for name, role in SHOP_STAFF]
         parsed = parse_orders_export(sample)
         assert not parsed.problems, parsed.problems
         import_orders(UnitOfWork(cur), parsed, services.actor_for(cur, ids[0]))
+        open_jobs = [n for (n,) in cur.execute(
+            "SELECT job_number FROM jobs WHERE state NOT IN ('completed', 'cancelled')"
+            " ORDER BY job_number").fetchall()]
         cur.close()
+    return open_jobs
 
 
 def copy_database(template: Path, target: Path) -> None:
