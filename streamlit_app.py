@@ -10,6 +10,7 @@ from pages import common
 
 st.set_page_config(page_title="Atelier", page_icon="💍", layout="wide")
 
+common.mark_entry()
 common.open_cursor()
 actor = common.current_actor()
 
@@ -55,4 +56,11 @@ if signed_in:
     with st.sidebar:
         st.caption(f"Signed in as **{actor.name}** ({actor.role.replace('_', ' ')})")
 
-st.navigation(pages, expanded=True).run()
+current = st.navigation(pages, expanded=True)
+common.return_to_requested_page()
+# The job page remembers the version it showed; coming back to it later starts afresh.
+if st.session_state.get("_last_page") != current.url_path:
+    for key in [k for k in st.session_state if k.startswith("seen_version_")]:
+        del st.session_state[key]
+    st.session_state["_last_page"] = current.url_path
+current.run()

@@ -4,6 +4,7 @@ at the screen, and small display helpers. Not a page itself (st.navigation lists
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -61,8 +62,43 @@ def open_cursor() -> duckdb.DuckDBPyConnection:
     return cur
 
 
+ENTRY_SCRIPT = "streamlit_app.py"
+
+
+def mark_entry() -> None:
+    """Called by streamlit_app.py on every run: this session goes through the entry script."""
+    st.session_state["_entry_ran"] = True
+
+
+def ensure_entry() -> None:
+    """Send a page run without the entry script back through it, keeping where it was going.
+
+    Until some session has run `st.navigation`, Streamlit treats the `pages/` folder the old
+    way: a first visit to /job?job=J-0042 on a fresh server runs pages/job.py alone (no
+    sign-in, no page list). Remember the page and its query, and go through the entry.
+    """
+    if st.session_state.get("_entry_ran"):
+        return
+    here = Path(__file__).resolve().parent
+    page = next((Path(f.filename) for f in inspect.stack()
+                 if Path(f.filename).resolve().parent == here
+                 and Path(f.filename).name not in ("common.py", "__init__.py")), None)
+    if page is not None:
+        st.session_state["_return_to"] = {"page": f"pages/{page.name}",
+                                          "query": st.query_params.to_dict()}
+    st.switch_page(ENTRY_SCRIPT)
+
+
+def return_to_requested_page() -> None:
+    """In the entry script, once the page list is built: finish a redirect by ensure_entry."""
+    target = st.session_state.pop("_return_to", None)
+    if target:
+        st.switch_page(target["page"], query_params=target["query"] or None)
+
+
 def cursor() -> duckdb.DuckDBPyConnection:
     """The cursor opened for this run by the entry script (or a new one)."""
+    ensure_entry()
     cur = st.session_state.get("_cursor")
     return cur if cur is not None else open_cursor()
 

@@ -49,9 +49,18 @@ st.caption(f"{totals['items']} items in the books · {totals['customer_stones']}
            "stones held (never counted as shop stock)")
 
 # --- open an item ----------------------------------------------------------------------------
-typed = st.text_input("Open an item (scan its label or type its code)", key="inv_open",
-                      placeholder="S-0012")
-if typed:
+
+
+def _scanned() -> None:
+    # Keep what was typed for this run and empty the field, so coming back finds it empty.
+    st.session_state["inv_open_typed"] = st.session_state.get("inv_open", "")
+    st.session_state["inv_open"] = ""
+
+
+st.text_input("Open an item (scan its label or type its code)", key="inv_open",
+              placeholder="S-0012", on_change=_scanned)
+typed = st.session_state.pop("inv_open_typed", "")
+if typed.strip():
     code = parse_code(typed)
     if code is None:
         st.error(f"{typed.strip()!r} is not an item code such as S-0012.")

@@ -63,10 +63,12 @@ else:
                             index=ids.index(current) if current in ids else 0)
 
     with st.form("count_scan", clear_on_submit=True):
-        c1, c2 = st.columns([3, 1])
-        scanned = c1.text_input("Scan or type the item code", key="count_code",
+        st.caption("Stones: scan the label. Metal, melee and findings: type the weight or the "
+                   "pieces first, then scan (the scanner's Enter counts it).")
+        c1, c2 = st.columns([1, 3])
+        qty = c1.text_input("Grams or pieces (not for stones)", key="count_qty")
+        scanned = c2.text_input("Scan or type the item code", key="count_code",
                                 placeholder="scan the label: S-0012")
-        qty = c2.text_input("Grams or pieces (not for stones)", key="count_qty")
         if st.form_submit_button("Count it"):
             try:
                 line = inv.record_count(common.uow(), count_id, scanned, actor,

@@ -24,11 +24,16 @@ actor = common.require_actor()
 cur = common.cursor()
 
 number = st.query_params.get("job", "")
-typed = st.text_input("Job number", value=number, key="job_lookup",
-                      placeholder="J-0042", label_visibility="collapsed")
-if typed and typed != number:
+if st.session_state.get("_job_lookup_for") != number:
+    # opened for another job (URL, board, QR code): the box shows that job, not the last typed
+    st.session_state["job_lookup"] = number
+    st.session_state["_job_lookup_for"] = number
+typed = st.text_input("Job number", key="job_lookup", placeholder="J-0042",
+                      label_visibility="collapsed")
+if typed and typed.strip().upper() != number:
     st.query_params["job"] = typed.strip().upper()
     number = typed.strip().upper()
+    st.session_state["_job_lookup_for"] = number
 job_id = queries.job_id_by_number(cur, number) if number else None
 if job_id is None:
     st.title("Job")

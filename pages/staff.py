@@ -14,7 +14,7 @@ cur = common.cursor()
 st.title("Staff and workflow")
 
 st.subheader("Staff")
-st.dataframe(queries.staff(cur, active_only=False), hide_index=True, width="stretch")
+staff_table = st.empty()  # filled after the form, so a person just added is listed
 if actor.is_manager:
     with st.form("add_staff", clear_on_submit=True):
         c1, c2 = st.columns(2)
@@ -29,6 +29,7 @@ if actor.is_manager:
                 common.show_error(exc)
 else:
     st.caption("Only a manager can add staff.")
+staff_table.dataframe(queries.staff(cur, active_only=False), hide_index=True, width="stretch")
 
 st.subheader("The lifecycle of a job")
 st.caption("Generated from the same table that decides which moves are allowed.")

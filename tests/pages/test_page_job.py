@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-import pytest
-
 from tests.pages.support import (
     BEA,
     BEN,
@@ -133,9 +131,6 @@ def test_a_job_changed_meanwhile_is_refused_as_stale_and_nothing_is_written(
     assert eur_shop.job(first)["state"] == "design_consultation"
 
 
-@pytest.mark.xfail(strict=True, reason="pages/job.py keeps seen_version_<id> in session "
-                   "state across visits: reopening a job later counts as 'changed since you "
-                   "opened it' and every action is refused as stale")
 def test_reopening_a_job_later_starts_from_its_current_version(eur_shop, open_job_numbers):
     first = open_job_numbers[0]
     at = job_page(eur_shop, first)
@@ -319,9 +314,6 @@ def test_the_lookup_box_opens_another_job(eur_shop, open_job_numbers):
     assert at.query_params["job"] == second
 
 
-@pytest.mark.xfail(strict=True, reason="pages/job.py treats the lookup box's leftover "
-                   "value as typed: opening the job page for another ?job= while the box "
-                   "still holds the previous number shows the previous job and rewrites the URL")
 def test_opening_another_job_from_the_job_page_shows_that_job(eur_shop, open_job_numbers):
     first, second = open_job_numbers[:2]
     at = job_page(eur_shop, first)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.pages.support import (
     BEN,
     MANAGER,
@@ -68,9 +66,6 @@ def test_only_a_manager_can_add_staff(eur_shop):
     assert "Only a manager can add staff." in values(at.caption)
 
 
-@pytest.mark.xfail(strict=True, reason="pages/staff.py draws the staff table before the "
-                   "'add staff' form handles the submit, so the new person is missing from "
-                   "the table in the same run that says they were added")
 def test_the_staff_table_lists_the_person_just_added(eur_shop):
     at = add(staff_page(eur_shop), "Noor Haddad", "setter")
 
