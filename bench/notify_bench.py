@@ -135,6 +135,7 @@ def outbox_cost(folder: Path, m: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run both measurements and print their tables (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N=300 messages, M=200 changes")
     parser.add_argument("--messages", type=int)

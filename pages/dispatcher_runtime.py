@@ -152,9 +152,11 @@ class Runtime:
 
     @property
     def running(self) -> bool:
+        """True while the dispatcher thread is alive."""
         return self.thread is not None and self.thread.is_alive()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to stop and wait up to `timeout` seconds for it."""
         self.stop_event.set()
         if self.thread is not None and self.thread is not threading.current_thread():
             self.thread.join(timeout)

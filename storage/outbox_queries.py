@@ -137,6 +137,8 @@ def find_customers(con, text: str, limit: int = 20) -> pd.DataFrame:
 
 
 def customer_preferences(con, customer_id: int) -> dict | None:
+    """A customer's id, name, email, phone, preferred_channel, notifications_opt_out and
+    opted_out_at, or None."""
     cur = con.execute("""SELECT id, name, email, phone, preferred_channel,
                                 notifications_opt_out, opted_out_at
                            FROM customers WHERE id = ?""", [customer_id])

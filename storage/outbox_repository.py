@@ -52,6 +52,7 @@ def template_row(con, stage: str) -> dict | None:
 
 
 def customer(con, customer_id: int | None) -> dict | None:
+    """The customers row (all columns, incl. the opt-out), or None."""
     if customer_id is None:
         return None
     rows = _rows(con.execute("SELECT * FROM customers WHERE id = ?", [customer_id]))
@@ -270,6 +271,7 @@ def update_content(con, outbox_id: int, *, subject: str, body_text: str, body_ht
 
 def upsert_template(con, *, stage: str, subject: str, body_text: str, body_html: str,
                     body_sms: str, actor: str, at: datetime) -> None:
+    """Store the shop's template for `stage` (Jinja2 sources), replacing an earlier edit."""
     con.execute("""
         INSERT INTO message_templates (stage, subject, body_text, body_html, body_sms,
             updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -288,6 +290,7 @@ def delete_template(con, stage: str) -> bool:
 
 
 def upsert_setting(con, key: str, value: str) -> None:
+    """Set one `settings` row (key -> text value)."""
     con.execute("""INSERT INTO settings (key, value) VALUES (?, ?)
                    ON CONFLICT (key) DO UPDATE SET value = excluded.value""", [key, value])
 

@@ -240,20 +240,19 @@ def timeline(con, job_id: int) -> pd.DataFrame:
          WHERE j.id = $id AND a.entity = 'order' AND a.action LIKE 'payment.%'
         UNION ALL
         SELECT created_at, 'Atelier', 'message',
-               'Customer message ' || CASE status WHEN 'skipped' THEN 'not sent'
-                                                  WHEN 'held' THEN 'held for review'
-                                                  ELSE 'queued' END
-               || ' (' || channel || ', ' || stage || ')'
-               || CASE WHEN status = 'skipped' THEN coalesce(': ' || note, '') ELSE '' END
+               to_json(struct_pack(event := 'queued', id := id, status := status,
+                                   channel := channel, stage := stage,
+                                   note := note))::VARCHAR
           FROM notification_outbox WHERE job_id = $id
         UNION ALL
         SELECT coalesce(sent_at, updated_at), 'Atelier', 'message',
-               'Customer message ' || replace(status, '_', ' ') || ' ('
-               || coalesce(sent_via, channel) || coalesce(' to ' || CASE
-                    WHEN coalesce(sent_via, channel) = 'email' THEN recipient_email
-                    ELSE recipient_phone END, '')
-               || ', ' || stage || ')' || coalesce(': ' || provider_message_id, '')
-               || coalesce(' (' || last_error || ')', '')
+               to_json(struct_pack(event := 'outcome', id := id, status := status,
+                                   channel := coalesce(sent_via, channel), stage := stage,
+                                   recipient := CASE WHEN coalesce(sent_via, channel) = 'email'
+                                                     THEN recipient_email
+                                                     ELSE recipient_phone END,
+                                   provider := provider, provider_id := provider_message_id,
+                                   error := last_error))::VARCHAR
           FROM notification_outbox
          WHERE job_id = $id AND status IN ('sent', 'delivered_locally', 'failed', 'cancelled')
         ORDER BY 1 DESC""", {"id": job_id}).df()
@@ -270,6 +269,8 @@ _FIELD_NAMES = {"assignee_id": "assignee", "ring_size_mm": "ring size (mm)",
 
 def _event_text(kind: str, text: str) -> str:
     """A timeline row in words: stage labels instead of state names, fields instead of JSON."""
+    if kind == "message" and text.startswith("{"):
+        return _message_text(json.loads(text))
     if kind not in ("stage", "job", "design", "qc", "payment") or not text.startswith("{"):
         return text
     data = json.loads(text)
@@ -306,6 +307,42 @@ def _event_text(kind: str, text: str) -> str:
         return (f"Payment of {after.get('currency', '')} {after.get('amount')} "
                 f"({after.get('method', '')})").replace("  ", " ")
     return f"{action}: {json.dumps(after, ensure_ascii=False)}"
+
+
+_CHANNELS = {"email": "email", "sms": "SMS", "whatsapp": "WhatsApp", "phone": "phone"}
+
+
+def _message_text(data: dict) -> str:
+    """A customer-message row of the timeline in words (outbox rows and `message.*` audit
+    rows: see workflow/notification_services.py)."""
+    if "action" in data:                                  # a staff action, from the audit log
+        after = json.loads(data["after"]) if isinstance(data.get("after"), str) else \
+            (data.get("after") or {})
+        number = f"#{after.get('outbox_id')}"
+        return {"message.retry": f"Message {number} queued again",
+                "message.cancel": f"Message {number} cancelled"
+                + (f": {after['reason']}" if after.get("reason") else ""),
+                "message.edit": f"Held message {number} edited",
+                "message.send_held": f"Held message {number} released to be sent",
+                }.get(data["action"], f"{data['action']} {number}")
+    stage = STAGES.get(data.get("stage") or "", data.get("stage") or "")
+    by = _CHANNELS.get(data.get("channel") or "", data.get("channel") or "")
+    status = data.get("status")
+    if data.get("event") == "queued":
+        if status == "skipped":
+            return f"Message to the customer not sent ({stage})" + (
+                f": {data['note'].removeprefix('Not sent: ')}" if data.get("note") else "")
+        return f"Message to the customer {'held for review' if status == 'held' else 'queued'}" \
+               f" ({stage}, by {by})"
+    to = f" to {data['recipient']}" if data.get("recipient") else ""
+    if status == "sent":
+        return f"Message sent by {by}{to} ({stage}); {data.get('provider')} id " \
+               f"{data.get('provider_id') or '—'}"
+    if status == "delivered_locally":
+        return f"Message written as a local file{to} ({stage}): {data.get('provider_id')}"
+    if status == "failed":
+        return f"Message by {by}{to} failed ({stage}): {data.get('error') or ''}"
+    return f"Message not sent ({stage}): {data.get('error') or ''}"
 
 
 def outbox_for_job(con, job_id: int) -> pd.DataFrame:

@@ -181,12 +181,14 @@ class DispatchReport:
     rate_limited_until: datetime | None = None
 
     def add(self, other: DispatchReport) -> None:
+        """Add `other`'s counts to these (the latest rate-limit reset wins)."""
         for name in ("claimed", "sent", "delivered_locally", "retrying", "failed",
                      "cancelled", "released", "lost_claims", "recovered", "contended"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.rate_limited_until = other.rate_limited_until or self.rate_limited_until
 
     def sentence(self) -> str:
+        """The counts in words, for a log line or the command line."""
         parts = [f"{self.sent} sent", f"{self.delivered_locally} delivered locally",
                  f"{self.retrying} to retry", f"{self.failed} failed",
                  f"{self.cancelled} not sent"]

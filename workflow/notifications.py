@@ -87,6 +87,7 @@ SETTING_LABELS = {
 
 
 def stage_switch_key(stage: str) -> str:
+    """The settings key of a stage's switch: "notify.stage.<stage>"."""
     return f"notify.stage.{stage}"
 
 
@@ -581,7 +582,9 @@ class Notifier(Protocol):
     local: bool
     channels: tuple[str, ...]
 
-    def send(self, message: OutboundMessage) -> str: ...
+    def send(self, message: OutboundMessage) -> str:
+        """Deliver `message`; return the provider's message id (raises DeliveryError)."""
+        ...
 
 
 # --- retries --------------------------------------------------------------------------------

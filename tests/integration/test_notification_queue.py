@@ -69,11 +69,11 @@ def test_a_stage_change_queues_one_message_the_dispatcher_delivers_and_the_timel
     assert "<p>Hi Jordan,</p>" in eml.get_body(("html",)).get_content()
 
     lines = queries.timeline(shop.cur, job_id)
-    sent = lines[lines["text"].str.startswith("Customer message delivered locally")]
-    assert list(sent["text"]) == [
-        "Customer message delivered locally (email to jordan@example.com, "
-        f"design_consultation): {row['provider_message_id']}"]
-    assert list(sent["kind"]) == ["message"]
+    told = lines[lines["kind"] == "message"]
+    assert list(told["text"]) == [
+        "Message written as a local file to jordan@example.com (Design consultation): "
+        f"{row['provider_message_id']}",
+        "Message to the customer queued (Design consultation, by email)"]
 
 
 def test_nothing_is_sent_twice_by_running_the_dispatcher_again(shop, tmp_path):
@@ -364,6 +364,13 @@ def test_staff_retry_a_failed_message_with_fresh_attempts_and_cancel_a_queued_on
     assert shop.rows("""SELECT actor, action FROM audit_log WHERE action LIKE 'message.%'
                         ORDER BY id""") == [("Mara Quinn", "message.retry"),
                                             ("Ben Ortiz", "message.cancel")]
+    lines = queries.timeline(shop.cur, job_id)
+    staff = lines[(lines["kind"] == "message") & (lines["actor"] != "Atelier")]
+    assert list(zip(staff["actor"], staff["text"], strict=True)) == [
+        ("Ben Ortiz", f"Message #{held['id']} cancelled: we'll call them instead"),
+        ("Mara Quinn", f"Message #{row['id']} queued again")]
+    assert "Message not sent (Cancelled): Cancelled by Ben Ortiz: we'll call them instead" in \
+        list(lines["text"])
 
 
 def test_a_message_being_sent_right_now_cannot_be_cancelled(shop):
