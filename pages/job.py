@@ -99,12 +99,27 @@ actions = allowed_actions(job["state"], job["held_from"], facts)
 st.subheader("Next steps")
 if not actions:
     st.caption(f"Nothing more happens to a {stage.lower()} job.")
-for transition, blocked in actions:
-    key = f"act_{transition.trigger}"
-    needs_override = (transition.trigger == "hand_over" and job["balance_due"] > 0
-                      and actor.is_manager)
-    if transition.needs_reason or needs_override:
-        with st.form(key=f"form_{transition.trigger}", border=True):
+def _needs_text(transition) -> bool:
+    return transition.needs_reason or (transition.trigger == "hand_over"
+                                       and job["balance_due"] > 0 and actor.is_manager)
+
+
+# Plain moves side by side; moves that need words (cancel, QC failed, an override) each in a
+# small form below; what is waiting, and why, under them.
+plain = [(t, b) for t, b in actions if not _needs_text(t)]
+worded = [(t, b) for t, b in actions if _needs_text(t)]
+if plain:
+    for col, (transition, blocked) in zip(st.columns(len(plain)), plain, strict=True):
+        if col.button(transition.label, key=f"act_{transition.trigger}",
+                      disabled=blocked is not None, help=blocked,
+                      type="primary" if blocked is None else "secondary",
+                      width="stretch"):
+            run(lambda t=transition: services.change_stage(
+                common.uow(), job_id, t.trigger, actor, expected_version=seen_version),
+                f"{job['job_number']}: {transition.label}.")
+if worded:
+    for col, (transition, blocked) in zip(st.columns(len(worded)), worded, strict=True):
+        with col.form(key=f"form_{transition.trigger}", border=True):
             label = "Reason" if transition.needs_reason else (
                 f"Override: why hand over with {common.money(job['balance_due'], job['currency'])}"
                 " unpaid?")
@@ -115,12 +130,7 @@ for transition, blocked in actions:
                 common.uow(), job_id, t.trigger, actor, expected_version=seen_version,
                 reason=x if t.needs_reason else "", override_reason="" if t.needs_reason else x),
                 f"{job['job_number']}: {transition.label}.")
-    else:
-        if st.button(transition.label, key=key, disabled=blocked is not None,
-                     type="primary" if blocked is None else "secondary"):
-            run(lambda t=transition: services.change_stage(
-                common.uow(), job_id, t.trigger, actor, expected_version=seen_version),
-                f"{job['job_number']}: {transition.label}.")
+for transition, blocked in actions:
     if blocked:
         st.caption(f"{transition.label}: waiting — {blocked}.")
 
