@@ -87,6 +87,7 @@ def dispatch(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
     Ctrl-C/SIGTERM, checking every --poll seconds. Notifiers come from the environment (see
     pages/dispatcher_runtime.py). Returns the exit code (module docstring).
     """
+    import logging
     import signal
     import threading
 
@@ -110,6 +111,8 @@ def dispatch(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
             report = dispatcher.drain()
             print(report.sentence(), file=out)
             return 1 if report.failed else 0
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
+                            stream=err)  # a line per round that sent anything
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())

@@ -230,7 +230,8 @@ def build_a(path: Path, b_path: Path) -> dict:
         "settings": "true",
     }
     for name, where in copies.items():
-        cur.execute(f"INSERT INTO main.{name} SELECT * FROM b.main.{name} WHERE {where}")
+        verb = "INSERT OR REPLACE" if name == "settings" else "INSERT"  # migrations may seed it
+        cur.execute(f"{verb} INTO main.{name} SELECT * FROM b.main.{name} WHERE {where}")
     cur.execute("COMMIT")
     cur.execute("DETACH b")
     # keep each sequence past the copied ids, so the file stays usable in the app

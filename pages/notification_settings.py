@@ -47,10 +47,11 @@ def run(action, success: str) -> None:
 settings = outbox_queries.notification_settings(cur)
 templates = outbox_queries.templates(cur)
 stages = list(templates)
+templates_tab, switches_tab, details_tab = st.tabs(["Templates", "Which messages go out",
+                                                    "Shop details in messages"])
 
 # --- switches --------------------------------------------------------------------------------
-st.subheader("Which messages go out")
-with st.form("switches"):
+with switches_tab, st.form("switches"):
     chosen = {}
     for stage in stages:
         current = settings.get(stage_switch_key(stage), Switch.AUTO)
@@ -66,8 +67,7 @@ with st.form("switches"):
             "Switches saved.")
 
 # --- shop details ----------------------------------------------------------------------------
-st.subheader("Shop details in messages")
-with st.form("shop_details"):
+with details_tab, st.form("shop_details"):
     typed = {}
     for key, label in SETTING_LABELS.items():
         typed[key] = st.text_input(label, value=settings.get(key, NOTIFY_DEFAULTS[key]),
@@ -78,62 +78,63 @@ with st.form("shop_details"):
             "Details saved.")
 
 # --- templates -------------------------------------------------------------------------------
-st.subheader("Templates")
-stage = st.selectbox("Message", stages, format_func=lambda s: f"{STAGES[s]}"
-                     + (" (edited)" if templates[s].edited else ""), key="tpl_stage")
-template = templates[stage]
-edits = outbox_queries.template_edits(cur)
-edit_row = edits[edits["stage"] == stage]
-if template.edited and not edit_row.empty:
-    st.caption(f"Edited by {edit_row.iloc[0]['updated_by']}, "
-               f"{common.local_time(edit_row.iloc[0]['updated_at'])}.")
-else:
-    st.caption("The shop's default text.")
-st.caption("Fields: " + ", ".join(f"`{{{{ {f} }}}}`" for f in TEMPLATE_FIELDS)
-           + ". Jinja2: `{% if job.promised_date %}...{% endif %}`.")
-
-keys = {part: f"tpl_{part}_{stage}" for part in MessageTemplate.PARTS}
-left, right = st.columns(2)
-with left:
-    subject = st.text_input("Subject", value=template.subject, key=keys["subject"])
-    text = st.text_area("Plain text", value=template.text, height=260, key=keys["text"])
-    html = st.text_area("HTML", value=template.html, height=220, key=keys["html"])
-    sms = st.text_area("SMS / WhatsApp text", value=template.sms, height=100, key=keys["sms"])
-    draft = MessageTemplate(stage, subject, text, html, sms)
-    b1, b2 = st.columns(2)
-    if b1.button("Save template", type="primary", disabled=not can_edit, key="tpl_save"):
-        run(lambda: notify.save_template(common.uow(), stage, actor, subject=subject,
-                                         text=text, html=html, sms=sms),
-            f"Template for {STAGES[stage]} saved.")
-    if template.edited and b2.button("Back to the default text", disabled=not can_edit,
-                                     key="tpl_reset"):
-        for key in keys.values():
-            st.session_state.pop(key, None)
-        run(lambda: notify.reset_template(common.uow(), stage, actor),
-            f"{STAGES[stage]} uses the default text again.")
-
-with right:
-    jobs = outbox_queries.jobs_for_preview(cur)
-    if jobs.empty:
-        st.info("Preview needs a job: add a walk-in order or import orders first.")
+with templates_tab:
+    stage = st.selectbox("Message", stages, format_func=lambda s: f"{STAGES[s]}"
+                         + (" (edited)" if templates[s].edited else ""), key="tpl_stage")
+    template = templates[stage]
+    edits = outbox_queries.template_edits(cur)
+    edit_row = edits[edits["stage"] == stage]
+    if template.edited and not edit_row.empty:
+        st.caption(f"Edited by {edit_row.iloc[0]['updated_by']}, "
+                   f"{common.local_time(edit_row.iloc[0]['updated_at'])}.")
     else:
-        names = {int(r.id): f"{r.job_number} · {r.piece} · {r.customer or 'no customer'}"
-                 for r in jobs.itertuples()}
-        job_id = st.selectbox("Preview with job", list(names), format_func=names.get,
-                              key="tpl_preview_job")
-        try:
-            shown = notify.preview(cur, stage, int(job_id), draft)
-        except TemplateInvalid as exc:
-            st.error(f"This template doesn't render: {exc}")
-        except AtelierError as exc:
-            st.error(str(exc))
+        st.caption("The shop's default text.")
+    st.caption("Fields: " + ", ".join(f"`{{{{ {f} }}}}`" for f in TEMPLATE_FIELDS)
+               + ". Jinja2: `{% if job.promised_date %}...{% endif %}`.")
+
+    keys = {part: f"tpl_{part}_{stage}" for part in MessageTemplate.PARTS}
+    left, right = st.columns(2)
+    with left:
+        subject = st.text_input("Subject", value=template.subject, key=keys["subject"])
+        text = st.text_area("Plain text", value=template.text, height=260, key=keys["text"])
+        html = st.text_area("HTML", value=template.html, height=220, key=keys["html"])
+        sms = st.text_area("SMS / WhatsApp text", value=template.sms, height=100, key=keys["sms"])
+        draft = MessageTemplate(stage, subject, text, html, sms)
+        b1, b2 = st.columns(2)
+        if b1.button("Save template", type="primary", disabled=not can_edit, key="tpl_save"):
+            run(lambda: notify.save_template(common.uow(), stage, actor, subject=subject,
+                                             text=text, html=html, sms=sms),
+                f"Template for {STAGES[stage]} saved.")
+        if template.edited and b2.button("Back to the default text", disabled=not can_edit,
+                                         key="tpl_reset"):
+            for key in keys.values():
+                st.session_state.pop(key, None)
+            run(lambda: notify.reset_template(common.uow(), stage, actor),
+                f"{STAGES[stage]} uses the default text again.")
+
+    with right:
+        jobs = outbox_queries.jobs_for_preview(cur)
+        if jobs.empty:
+            st.info("Preview needs a job: add a walk-in order or import orders first.")
         else:
-            with st.container(border=True):
-                st.markdown(f"**{shown.subject}**")
-                st.text(shown.text)
-            with st.expander("HTML", expanded=False):
-                st.html(shown.html)
-            segments = sms_segments(shown.sms)
-            st.caption(f"SMS, {len(shown.sms)} characters"
-                       + (f" ({segments} parts)" if segments > 1 else "") + ":")
-            st.text(shown.sms)
+            names = {int(r.id): f"{r.job_number} · {r.piece} · {r.customer or 'no customer'}"
+                     for r in jobs.itertuples()}
+            job_id = st.selectbox("Preview with job", list(names), format_func=names.get,
+                                  key="tpl_preview_job")
+            try:
+                shown = notify.preview(cur, stage, int(job_id), draft)
+            except TemplateInvalid as exc:
+                st.error(f"This template doesn't render: {exc}")
+            except AtelierError as exc:
+                st.error(str(exc))
+            else:
+                st.caption(f"Email to {names[int(job_id)].split(' · ')[-1]}, as it will look:")
+                with st.container(border=True):
+                    st.markdown(f"**{shown.subject}**")
+                    st.html(shown.html)
+                with st.expander("Plain-text version", expanded=False):
+                    st.text(shown.text)
+                segments = sms_segments(shown.sms)
+                st.caption(f"SMS, {len(shown.sms)} characters"
+                           + (f" ({segments} parts)" if segments > 1 else "") + ":")
+                st.text(shown.sms)

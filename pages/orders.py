@@ -30,9 +30,9 @@ st.dataframe(frame[columns], hide_index=True, width="stretch",
                  "balance_due": "Balance due", "refunded_amount": "Refunded"})
 
 e1, e2, e3 = st.columns([1, 1, 3])
-e1.download_button("Export CSV", to_csv_bytes(frame, columns), file_name="orders.csv",
+e1.download_button("Export CSV", lambda: to_csv_bytes(frame, columns), file_name="orders.csv",
                    mime="text/csv", key="orders_csv")
-e2.download_button("Export Excel", to_xlsx_bytes(frame, "Orders", columns),
+e2.download_button("Export Excel", lambda: to_xlsx_bytes(frame, "Orders", columns),
                    file_name="orders.xlsx", key="orders_xlsx",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 number = e3.selectbox("Open a job", [""] + [n.strip() for v in frame["job_numbers"].dropna()

@@ -83,31 +83,32 @@ def _prepared_lines(lines: pd.DataFrame, orders: pd.DataFrame,
     # Cart attributes are per order: they describe the piece only when there is one piece.
     jobs_per_order = lines[lines["makes_job"]].groupby("match_key").size()
     single = lines["makes_job"] & lines["match_key"].map(jobs_per_order).eq(1)
-    attributes = {k: cart_attributes(v)[0]
-                  for k, v in by_key["note_attributes"].dropna().items() if ":" in str(v)}
-    engraving, attr_size, attr_metal = [], [], []
-    for key, one in zip(lines["match_key"], single, strict=True):
-        known = attributes.get(key, {}) if one else {}
-        engraving.append(known.get("engraving"))
-        attr_size.append(known.get("ring_size"))
-        attr_metal.append(known.get("metal"))
-    lines["engraving"] = engraving
+    # Vectorised over the batch: Python work per distinct value, not per row (100k rows).
+    with_attributes = by_key["note_attributes"].dropna()
+    with_attributes = with_attributes[with_attributes.astype(str).str.contains(":")]
+    known = {k: cart_attributes(v)[0] for k, v in with_attributes.items()}
+
+    def attribute(name: str) -> pd.Series:
+        values = pd.Series({k: a.get(name) for k, a in known.items()}, dtype=object)
+        return lines["match_key"].map(values).where(single, None)
+
+    lines["engraving"] = attribute("engraving")
     lines["ring_size_text"] = lines["ring_size_text"].where(lines["ring_size_text"].notna(),
-                                                            pd.Series(attr_size,
-                                                                      index=lines.index))
-    variants = {o: metal_and_karat(o) for o in lines["options"].fillna("").unique()}
-    parts = [variants[o] for o in lines["options"].fillna("")]
-    lines["metal"] = [m or a for (m, _k, _f), a in zip(parts, attr_metal, strict=True)]
-    lines["karat"] = [k for _m, k, _f in parts]
-    lines["finish"] = [f for _m, _k, f in parts]
+                                                            attribute("ring_size"))
+    options = lines["options"].fillna("").astype(str)
+    variants = {o: metal_and_karat(o) for o in options.unique()}
+    lines["metal"] = options.map({o: v[0] for o, v in variants.items()})
+    lines["metal"] = lines["metal"].where(lines["metal"].notna(), attribute("metal"))
+    lines["karat"] = options.map({o: v[1] for o, v in variants.items()})
+    lines["finish"] = options.map({o: v[2] for o, v in variants.items()})
     sizes = {}
     for text in lines["ring_size_text"].dropna().unique():
         try:
-            sizes[text] = parse_ring_size(str(text))
+            size = parse_ring_size(str(text))
         except InvalidInput:
-            sizes[text] = None  # kept as text on the job; staff see it and correct it
-    lines["ring_size_mm"] = [None if pd.isna(t) or sizes.get(t) is None else float(sizes[t])
-                             for t in lines["ring_size_text"]]
+            size = None  # kept as text on the job; staff see it and correct it
+        sizes[text] = None if size is None else float(size)
+    lines["ring_size_mm"] = lines["ring_size_text"].map(sizes)
     for column in ("engraving", "ring_size_text", "metal", "karat", "finish", "ring_size_mm"):
         lines[column] = lines[column].astype(object).where(lines[column].notna(), None)
     return lines
