@@ -128,7 +128,7 @@ with templates_tab:
             except AtelierError as exc:
                 st.error(str(exc))
             else:
-                st.caption(f"Email to {names[int(job_id)].split(' · ')[-1]}, as it will look:")
+                st.caption(f"The email as {names[int(job_id)].split(' · ')[-1]} would see it:")
                 with st.container(border=True):
                     st.markdown(f"**{shown.subject}**")
                     st.html(shown.html)

@@ -13,6 +13,7 @@ needs about a job's materials costs one (`job_context`).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -122,24 +123,32 @@ def _in(ids) -> str:
     return ", ".join("?" for _ in ids)
 
 
-def load_states(con, item_ids) -> dict[int, ItemState]:
+def load_states(con, item_ids, *, numbers: bool = True) -> dict[int, ItemState]:
     """The `ItemState` of each item in `item_ids` (unknown ids left out), in one query: the
-    items, and their non-zero balance rows with the numbers of the jobs holding them."""
+    items and all their balance rows (its zero row, its stock locations, the open jobs holding
+    it; a job's row is dropped when it comes back to zero), so `balance_keys` is exact.
+
+    `numbers` also reads the job numbers that refusals name (a join with jobs); without it the
+    query is cheaper and jobs are named "#<id>" (the stage-change hook reads them only when it
+    has to refuse)."""
     ids = sorted({int(i) for i in item_ids})
     if not ids:
         return {}
+    join_owner = "LEFT JOIN jobs j ON j.id = i.owner_job_id" if numbers else ""
+    join_job = "LEFT JOIN jobs j ON j.id = b.job_id" if numbers else ""
+    number = "j.job_number" if numbers else "NULL"
     rows = con.execute(f"""
         SELECT 'item', i.id, i.code, i.category, i.description, i.unit, i.ownership,
-               i.owner_job_id, j.job_number, NULL, NULL, NULL, NULL, NULL
-          FROM inventory_items i LEFT JOIN jobs j ON j.id = i.owner_job_id
+               i.owner_job_id, {number}, NULL, NULL, NULL, NULL, NULL
+          FROM inventory_items i {join_owner}
          WHERE i.id IN ({_in(ids)})
         UNION ALL
-        SELECT 'balance', b.item_id, j.job_number, NULL, NULL, NULL, NULL, NULL, NULL,
+        SELECT 'balance', b.item_id, {number}, NULL, NULL, NULL, NULL, NULL, NULL,
                b.location_id, b.job_id, b.on_hand, b.reserved, b.issued
-          FROM inventory_balances b LEFT JOIN jobs j ON j.id = b.job_id
-         WHERE b.item_id IN ({_in(ids)})
-           AND (b.on_hand <> 0 OR b.reserved <> 0 OR b.issued <> 0)""", ids + ids).fetchall()
+          FROM inventory_balances b {join_job}
+         WHERE b.item_id IN ({_in(ids)})""", ids + ids).fetchall()
     states: dict[int, ItemState] = {}
+    keys: dict[int, set[tuple[int, int]]] = {}
     for (what, item_id, code, category, description, unit, ownership, owner_job_id,
          owner_number, *_) in rows:
         if what == "item":
@@ -147,22 +156,27 @@ def load_states(con, item_ids) -> dict[int, ItemState]:
                 id=item_id, code=code, category=category, description=description, unit=unit,
                 ownership=ownership, owner_job_id=owner_job_id,
                 job_numbers={owner_job_id: owner_number} if owner_number else {})
+            keys[item_id] = set()
     for what, item_id, job_number, *_, location_id, job_id, on_hand, reserved, issued in rows:
         if what != "balance" or item_id not in states:
             continue
         state = states[item_id]
+        keys[item_id].add((location_id, job_id))
         state.on_hand += on_hand
         state.reserved += reserved
         state.issued += issued
-        if job_id:
+        if job_id and (reserved or issued):
             state.holders[job_id] = (Decimal(reserved), Decimal(issued))
-            state.job_numbers[job_id] = job_number or f"#{job_id}"
+            if job_number:
+                state.job_numbers[job_id] = job_number
         elif on_hand and location_id:
             state.stock[location_id] = Decimal(on_hand)
+    for item_id, state in states.items():
+        state.balance_keys = frozenset(keys[item_id])
     return states
 
 
-def job_context(con, job_id: int, bench_code: str | None = None
+def job_context(con, job_id: int, bench_code: str | None = None, *, numbers: bool = True
                 ) -> tuple[list[dict], dict[int, ItemState], int | None]:
     """What a stage change needs about a job's materials: its planned lines ({"item_id",
     "quantity"}, in item-code order), the state of every item it plans or holds, and the id of
@@ -180,7 +194,7 @@ def job_context(con, job_id: int, bench_code: str | None = None
     ids = {i for what, i, _ in rows if what != "bench"}
     if not ids:
         return [], {}, bench_id
-    states = load_states(con, ids)
+    states = load_states(con, ids, numbers=numbers)
     plan = sorted(({"item_id": i, "quantity": q} for what, i, q in rows if what == "plan"),
                   key=lambda line: states[line["item_id"]].code)
     return plan, states, bench_id
@@ -193,17 +207,21 @@ _LEDGER_COLS = ("item_id", "kind", "location_id", "to_location_id", "job_id", "o
                 "created_at")
 
 
-def post_moves(con, moves: list[Move], actor: str, at: datetime) -> int:
+def post_moves(con, moves: list[Move], actor: str, at: datetime,
+               states: Mapping[int, ItemState] | None = None) -> int:
     """Append `moves` to the ledger and keep `inventory_balances` in step, inside the caller's
     transaction; returns the number of rows appended.
 
-    Two statements whatever the number of moves: one multi-row INSERT into the ledger and one
-    upsert of the balance rows they touch, summed per key first (a batch never holds a key
-    twice); a third when a job's row comes back to zero and is dropped. A move's on-hand
-    change lands on the row of its stock location, its reserved and issued changes on the row
-    of its job. The table's CHECK constraint is the last guard
-    against a negative balance; tripping it raises `StockRefused` (the transaction is then
-    aborted, and the caller's unit of work rolls it back).
+    A move's on-hand change lands on the row of its stock location, its reserved and issued
+    changes on the row of its job; the changes are summed per row first. With `states` (as
+    `load_states` read them in this transaction, before the moves) the rows they hold are
+    UPDATEd and the others INSERTed: the ledger INSERT plus one or two statements. Without,
+    one upsert (INSERT ... ON CONFLICT DO UPDATE, slower in DuckDB). A job's row that comes
+    back to zero (finished, handed over, cancelled) is deleted, so the table holds the items,
+    their stock locations and the open jobs' holdings, not every job ever (a missing row sums
+    as zero). The table's CHECK constraint is the last guard against a negative balance;
+    tripping it raises `StockRefused` (the transaction is then aborted, and the caller's unit
+    of work rolls it back).
     """
     moves = [m for m in moves if m.on_hand or m.reserved or m.issued]
     if not moves:
@@ -225,28 +243,67 @@ def post_moves(con, moves: list[Move], actor: str, at: datetime) -> int:
     try:
         con.execute(f"INSERT INTO inventory_ledger ({', '.join(_LEDGER_COLS)}) VALUES "
                     + ", ".join(values), params)
-        after = con.execute(
-            "INSERT INTO inventory_balances (item_id, location_id, job_id, on_hand, reserved,"
-            " issued) VALUES " + ", ".join("(?, ?, ?, ?, ?, ?)" for _ in rows)
-            + " ON CONFLICT (item_id, location_id, job_id) DO UPDATE SET"
-              " on_hand = inventory_balances.on_hand + excluded.on_hand,"
-              " reserved = inventory_balances.reserved + excluded.reserved,"
-              " issued = inventory_balances.issued + excluded.issued"
-              " RETURNING item_id, job_id, reserved, issued",
-            [v for key, amounts in rows.items() for v in (*key, *amounts)]).fetchall()
-        # A job's row that is back to nothing (finished, handed over, cancelled) is dropped, so
-        # the table holds the items, their stock locations and the open jobs' holdings, not
-        # every job ever (a missing row sums as zero).
-        done = [(item_id, job_id) for item_id, job_id, reserved, issued in after
-                if job_id != 0 and reserved == 0 and issued == 0]
+        if states is None:
+            done = _upsert_balances(con, rows)
+        else:
+            done = _write_balances(con, rows, states)
         if done:
-            con.execute("DELETE FROM inventory_balances WHERE location_id = 0 AND ("
+            con.execute("DELETE FROM inventory_balances WHERE location_id = 0"
+                        " AND reserved = 0 AND issued = 0 AND ("
                         + " OR ".join("(item_id = ? AND job_id = ?)" for _ in done) + ")",
                         [v for pair in done for v in pair])
     except duckdb.ConstraintException as exc:
         raise StockRefused("That would take the stock records below zero; nothing was saved. "
                            "Reload the page and try again.") from exc
     return len(moves)
+
+
+_SIX = "(?, ?, ?, ?, ?, ?)"
+
+
+def _upsert_balances(con, rows: dict) -> list[tuple[int, int]]:
+    after = con.execute(
+        "INSERT INTO inventory_balances (item_id, location_id, job_id, on_hand, reserved,"
+        " issued) VALUES " + ", ".join(_SIX for _ in rows)
+        + " ON CONFLICT (item_id, location_id, job_id) DO UPDATE SET"
+          " on_hand = inventory_balances.on_hand + excluded.on_hand,"
+          " reserved = inventory_balances.reserved + excluded.reserved,"
+          " issued = inventory_balances.issued + excluded.issued"
+          " RETURNING item_id, job_id, reserved, issued",
+        [v for key, amounts in rows.items() for v in (*key, *amounts)]).fetchall()
+    return [(item_id, job_id) for item_id, job_id, reserved, issued in after
+            if job_id != 0 and reserved == 0 and issued == 0]
+
+
+def _write_balances(con, rows: dict, states: Mapping[int, ItemState]) -> list[tuple[int, int]]:
+    known, new, done = {}, {}, []
+    for (item_id, location_id, job_id), amounts in rows.items():
+        state = states[item_id]
+        if (location_id, job_id) in state.balance_keys:
+            known[(item_id, location_id, job_id)] = amounts
+            if job_id:
+                reserved, issued = state.holders.get(job_id, (ZERO, ZERO))
+                if reserved + amounts[1] == 0 and issued + amounts[2] == 0:
+                    done.append((item_id, job_id))
+        else:
+            new[(item_id, location_id, job_id)] = amounts
+    if known:
+        con.execute(
+            "UPDATE inventory_balances SET on_hand = inventory_balances.on_hand + v.on_hand,"
+            " reserved = inventory_balances.reserved + v.reserved,"
+            " issued = inventory_balances.issued + v.issued"
+            " FROM (VALUES " + ", ".join(_SIX for _ in known) + ")"
+            " AS v(item_id, location_id, job_id, on_hand, reserved, issued)"
+            " WHERE inventory_balances.item_id = v.item_id"
+            " AND inventory_balances.location_id = v.location_id"
+            " AND inventory_balances.job_id = v.job_id",
+            [v for key, amounts in known.items() for v in (*key, *amounts)])
+    if new:
+        con.execute(
+            "INSERT INTO inventory_balances (item_id, location_id, job_id, on_hand, reserved,"
+            " issued) VALUES " + ", ".join(_SIX for _ in new),
+            [v for key, amounts in new.items() for v in (*key, *amounts)])
+    return done
 
 
 # --- jobs' materials -------------------------------------------------------------------------
@@ -261,6 +318,18 @@ def insert_plan_line(con, *, job_id: int, item_id: int, quantity: Decimal, note:
     return insert_returning_id(con, """
         INSERT INTO job_materials (job_id, item_id, quantity, note, added_by, created_at)
         VALUES (?, ?, ?, ?, ?, ?) RETURNING id""", [job_id, item_id, quantity, note, actor, at])
+
+
+def ensure_job_row(con, job_id: int, item_id: int) -> None:
+    """Make the job's (empty) balance row for an item it plans, so that reserving and issuing
+    at production start only UPDATEs balance rows. Dropped again once it is back to zero."""
+    con.execute("INSERT INTO inventory_balances (item_id, location_id, job_id) VALUES (?, 0, ?)"
+                " ON CONFLICT (item_id, location_id, job_id) DO NOTHING", [item_id, job_id])
+
+
+def drop_empty_job_row(con, job_id: int, item_id: int) -> None:
+    con.execute("DELETE FROM inventory_balances WHERE item_id = ? AND location_id = 0"
+                " AND job_id = ? AND reserved = 0 AND issued = 0", [item_id, job_id])
 
 
 def update_plan_line(con, line_id: int, quantity: Decimal, note: str | None) -> None:

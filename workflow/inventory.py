@@ -411,7 +411,8 @@ class ItemState:
     """What the rules look at for one item: its identity and its balances.
 
     `stock` maps a stock location id to the quantity on hand there; `holders` maps a job id to
-    (reserved, issued) for that job; `job_numbers` names those jobs for messages.
+    (reserved, issued) for that job; `job_numbers` names those jobs for messages (a job
+    missing from it is named "#<id>").
     """
 
     id: int
@@ -427,6 +428,10 @@ class ItemState:
     stock: dict[int, Decimal] = field(default_factory=dict)
     holders: dict[int, tuple[Decimal, Decimal]] = field(default_factory=dict)
     job_numbers: dict[int, str] = field(default_factory=dict)
+    # Storage bookkeeping, not a rule's business: the (location id, job id) keys of the balance
+    # rows the database holds for this item when it was read (lets the writer UPDATE those and
+    # INSERT the rest instead of a slower upsert).
+    balance_keys: frozenset[tuple[int, int]] = frozenset()
 
     @property
     def available(self) -> Decimal:

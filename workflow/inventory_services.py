@@ -138,7 +138,7 @@ def _post(con, moves: list[Move], states: Mapping[int, ItemState], actor: Actor,
         return 0
     for item_id in {m.item_id for m in moves}:
         check_state(apply(states[item_id], moves))
-    n = irepo.post_moves(con, moves, actor.name, at)
+    n = irepo.post_moves(con, moves, actor.name, at, states)
     repo.append_audit(con, actor=actor.name, action=action, entity=entity, entity_id=entity_id,
                       before=None, after={**(extra or {}), "moves": _summary(moves, states)},
                       at=at)
@@ -386,6 +386,7 @@ def plan_material(uow: UnitOfWork, job_id: int, item: str | int, quantity: Any, 
                                    f"of {state.name}; release or return some first.")
             irepo.update_plan_line(con, line["id"], qty, note.strip() or line["note"])
             line_id, before = line["id"], {"quantity": str(line["quantity"])}
+        irepo.ensure_job_row(con, job.id, it["id"])
         repo.append_audit(con, actor=actor.name, action="inventory.plan", entity="job",
                           entity_id=job.id, before=before,
                           after={"item": it["code"], "quantity": str(qty)}, at=at)
@@ -423,6 +424,7 @@ def remove_material(uow: UnitOfWork, job_id: int, item: str | int, actor: Actor,
                           after=None, at=at)
         _post(con, moves, {it["id"]: state}, actor, at, action="inventory.release",
               entity="job", entity_id=job.id)
+        irepo.drop_empty_job_row(con, job.id, it["id"])
         uow.commit()
 
 
@@ -851,7 +853,7 @@ def post_count(uow: UnitOfWork, count_id: int, actor: Actor, *, reason: str = ""
         for item_id in {m.item_id for m in moves}:
             check_state(states[item_id])
         if moves:
-            irepo.post_moves(con, moves, actor.name, at)
+            irepo.post_moves(con, moves, actor.name, at, original)
         repo.append_audit(con, actor=actor.name, action="inventory.count_post",
                           entity="inventory_count", entity_id=count_id, before=None,
                           after={"lines": len(lines), "matched": matched,
@@ -919,20 +921,26 @@ def on_stage_change(con, job_row: dict, transition: lifecycle.Transition, actor:
     if trigger not in HOOKED_TRIGGERS:
         return 0
     starting = trigger in PRODUCTION_START
-    plan, states, bench_id = irepo.job_context(con, job_row["id"],
-                                               _bench_code(job_row) if starting else None)
+    # Read without job numbers (cheaper); a refusal reads them to name the jobs.
+    plan, states, bench_id = irepo.job_context(
+        con, job_row["id"], _bench_code(job_row) if starting else None, numbers=False)
     if not states:
         return 0
     job = JobRef(job_row["id"], job_row["job_number"])
     original = dict(states)
     moves: list[Move] = []
     if starting:
+        bench = _bench_for(con, job_row, bench_id, at)
         try:
-            moves = _reserve_plan(job, plan, states,
-                                  issue_to=_bench_for(con, job_row, bench_id, at))
-        except StockRefused as exc:
-            raise StockRefused(f"Job {job.number} can't start production: "
-                               f"{_lower_first(str(exc))}") from exc
+            moves = _reserve_plan(job, plan, states, issue_to=bench)
+        except StockRefused as first:
+            named = irepo.load_states(con, original)
+            try:
+                _reserve_plan(job, plan, named, issue_to=bench)
+            except StockRefused as exc:
+                raise StockRefused(f"Job {job.number} can't start production: "
+                                   f"{_lower_first(str(exc))}") from exc
+            raise first
     elif trigger == "submit_for_qc":
         for item in states.values():
             _, at_bench = item.held_for(job.id)
