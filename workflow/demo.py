@@ -12,11 +12,13 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from storage.unit_of_work import UnitOfWork
-from workflow import services
+from workflow import inventory_services, services
 from workflow.import_service import import_orders
+from workflow.inventory import NewItem
 from workflow.model import DEMO_LOADER, Actor, NewJob, ParsedExport, Role
 
 DEMO_STAFF = [
@@ -79,6 +81,7 @@ def load_demo(uow_factory: Callable[[], UnitOfWork], parsed: ParsedExport, *, fi
                                              now=now - timedelta(days=200))
     con = uow_factory().con
     people = {name: services.actor_for(con, sid) for name, sid in staff_ids.items()}
+    stock = _stock_the_safe(uow_factory, people["Rosa Marquez"], now - timedelta(days=150))
     summary = import_orders(uow_factory(), parsed, DEMO_LOADER, now=now - timedelta(days=1))
     rows = con.execute("""SELECT j.id, o.placed_at FROM jobs j JOIN orders o ON o.id = j.order_id
                           WHERE j.state = 'new' ORDER BY o.placed_at, j.id""").fetchall()
@@ -87,7 +90,7 @@ def load_demo(uow_factory: Callable[[], UnitOfWork], parsed: ParsedExport, *, fi
         target = _TARGETS[i % len(_TARGETS)]
         start = placed_at or now - timedelta(days=30)
         _move(uow_factory, job_id, target, people, files_dir, start, now, revision=(i % 5 == 2),
-              rush=(i % 7 == 3))
+              rush=(i % 7 == 3), metal=stock["gold"] if i % 3 == 0 else None)
         moved += target != "new"
     repair = services.create_walk_in_order(
         uow_factory(), people["Dana Kim"], customer_name="Walter Brooks",
@@ -105,15 +108,58 @@ def load_demo(uow_factory: Callable[[], UnitOfWork], parsed: ParsedExport, *, fi
     return DemoResult(staff_ids[DEMO_STAFF[0][0]], staff_ids, moved, sentence)
 
 
+def _stock_the_safe(uow_factory, manager: Actor, at: datetime) -> dict[str, str]:
+    """Metal, stones, melee and findings in the safe, as a small workshop keeps them."""
+    def add(item: NewItem, quantity) -> str:
+        return inventory_services.add_item(uow_factory(), manager, item, quantity=quantity,
+                                           now=at)["code"]
+
+    codes = {
+        "gold": add(NewItem("metal", alloy="14K yellow gold", unit_cost=Decimal("48.50"),
+                            reorder_point=Decimal("50"), supplier="Hoover & Strong"), "250"),
+        "white": add(NewItem("metal", alloy="18K white gold", unit_cost=Decimal("66.00"),
+                             reorder_point=Decimal("30"), supplier="Hoover & Strong"), "120"),
+        "platinum": add(NewItem("metal", alloy="Pt950 platinum", unit_cost=Decimal("38.00"),
+                                reorder_point=Decimal("20"), supplier="Stuller"), "15"),
+    }
+    add(NewItem("stone", species="diamond", origin="natural", shape="round",
+                carat=Decimal("1.02"), colour="G", clarity="VS1", cut="Excellent",
+                cert_lab="GIA", cert_number="2215438790", unit_cost=Decimal("5200"),
+                supplier="Rapaport trade"), 1)
+    add(NewItem("stone", species="diamond", origin="lab_grown", shape="oval",
+                carat=Decimal("1.50"), colour="F", clarity="VS2", cert_lab="IGI",
+                cert_number="LG612345678", unit_cost=Decimal("900"), supplier="Lab Gems Co"), 1)
+    add(NewItem("stone", species="sapphire", origin="natural", shape="cushion",
+                carat=Decimal("2.10"), colour="royal blue", unit_cost=Decimal("3100"),
+                ownership="memo", memo_dealer="Ceylon Sapphire House",
+                memo_date=(at + timedelta(days=140)).date(),
+                memo_due_date=(at + timedelta(days=160)).date()), 1)
+    add(NewItem("melee", species="diamond", origin="natural", shape="round",
+                carat=Decimal("1.20"), measurements="1.3 mm", unit_cost=Decimal("12"),
+                reorder_point=Decimal("100")), 240)
+    add(NewItem("finding", description="Jump ring, 14K yellow, 4 mm", unit_cost=Decimal("3.20"),
+                reorder_point=Decimal("50")), 40)
+    add(NewItem("finding", description="Lobster clasp, 14K yellow", unit_cost=Decimal("18"),
+                reorder_point=Decimal("10")), 25)
+    return codes
+
+
 def _move(uow_factory, job_id: int, target: str, people: dict[str, Actor], files_dir: Path,
-          start: datetime, now: datetime, *, revision: bool, rush: bool) -> None:
+          start: datetime, now: datetime, *, revision: bool, rush: bool,
+          metal: str | None = None) -> None:
     plan = _plan(target, revision)
     if not plan:
         return
+    if metal is None or "approve" not in plan:
+        metal = None
+    elif "submit_for_qc" in plan:
+        plan.insert(plan.index("submit_for_qc"), "weigh_back")
     step = min(timedelta(days=3), (now - start) / (len(plan) + 2))
     at = start + step
     designer, manager = people["Priya Shah"], people["Rosa Marquez"]
     bench = people["Eli Novak"] if job_id % 2 else people["Hana Sato"]
+    if metal is not None:  # 6 g of 14K yellow planned; reserved and issued on approval
+        inventory_services.plan_material(uow_factory(), job_id, metal, "6", manager, now=at)
     if rush:
         services.update_job(uow_factory(), job_id, manager, {"rush": True}, now=at)
     for action in plan:
@@ -134,6 +180,9 @@ def _move(uow_factory, job_id: int, target: str, people: dict[str, Actor], files
                                             "changes_requested", manager, channel="phone",
                                             customer_words="Could the band be a little thinner?",
                                             now=at)
+        elif action == "weigh_back":  # finished 5.6 g, 0.2 g of filings back: 3.3% loss
+            inventory_services.finish_production(uow_factory(), job_id, bench,
+                                                 {metal: ("5.60", "0.20")}, now=at)
         elif action == "to_bench":
             services.update_job(uow_factory(), job_id, manager,
                                 {"assignee_id": bench.staff_id, "location": "bench"}, now=at)
