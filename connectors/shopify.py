@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import charset_normalizer
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -201,12 +202,21 @@ def _to_utf8(data: bytes, notes: list[str]) -> bytes:
 
 
 def _from_windows_1252(data: bytes, notes: list[str]) -> bytes:
-    notes.append("The file isn't UTF-8; it was read as Windows-1252, as Excel saves CSV on "
-                 "Windows. Check accented names.")
+    """Bytes that are not UTF-8: the encoding is detected with charset-normalizer (Excel on
+    Windows writes cp1252, Macs Mac-Roman, some locales cp1250 ...) and said in `notes`;
+    Windows-1252 when the detector has no answer."""
+    best = charset_normalizer.from_bytes(data[:200_000]).best()
+    encoding = best.encoding if best is not None else "cp1252"
+    if encoding in ("ascii", "utf_8"):
+        encoding = "cp1252"  # the sample looked clean but the whole file isn't UTF-8
     try:
-        return data.decode("cp1252").encode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1").encode("utf-8")
+        text = data.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        encoding, text = "cp1252", data.decode("cp1252", errors="replace")
+    name = {"cp1252": "Windows-1252"}.get(encoding, encoding)
+    notes.append(f"The file isn't UTF-8; it was read as {name} (detected), as a spreadsheet "
+                 "saved it. Check accented names.")
+    return text.encode("utf-8")
 
 
 def _header(data: bytes) -> tuple[list[str], str]:
@@ -218,13 +228,23 @@ def _header(data: bytes) -> tuple[list[str], str]:
     return [c.strip() for c in cells], delimiter
 
 
-def _unique_names(header: list[str]) -> list[str]:
+def _unique_names(header: list[str], notes: list[str] | None = None) -> list[str]:
+    """Header names made unique, each blank or repeated header reported in `notes` (never
+    silently collapsed): a blank one is kept as "(column 5)", a repeat as "Email (2)"; the first
+    of a repeated name is the one read."""
     seen: dict[str, int] = {}
     out = []
     for i, name in enumerate(header, start=1):
-        name = name or f"(column {i})"
+        if not name.strip():
+            name = f"(column {i})"
+            if notes is not None:
+                notes.append(f"Column {i} has no header; it was kept as {name!r} and not read.")
         if name in seen:
             seen[name] += 1
+            if notes is not None:
+                notes.append(f"The header {name!r} appears more than once (again in column "
+                             f"{i}); the first one is read, column {i} is kept as "
+                             f"'{name} ({seen[name]})'.")
             name = f"{name} ({seen[name]})"
         else:
             seen[name] = 1
@@ -708,7 +728,7 @@ def parse_orders_export(
         kind = "semicolons" if delimiter == ";" else "tabs"
         notes.append(f"The file's cells are separated by {kind} (saved by a spreadsheet); "
                      "it was read as such.")
-    names = _unique_names(header)
+    names = _unique_names(header, notes)
     try:
         raw = _read_table(data, names, delimiter)
     except pa.ArrowInvalid as exc:

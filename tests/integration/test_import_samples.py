@@ -189,3 +189,41 @@ def test_a_cancellation_in_shopify_cancels_new_jobs_and_flags_jobs_already_in_wo
     board = board_jobs(db, BoardFilter(), "Asia/Kolkata")
     flagged = board[board["id"] == started_job].iloc[0]
     assert flagged["cancelled_in_shopify"]
+
+
+def test_an_edited_copy_gives_exactly_its_three_updates_in_the_audit_log(db, samples_dir,
+                                                                        tmp_path):
+    """The jewelry store's export, then a copy where one order was cancelled, one refunded and
+    one shipping address changed: exactly those three orders are updated and audited."""
+    src = samples_dir / "shopify" / "jewelry_store_pkr_2026.csv"
+    import_orders(UnitOfWork(db), parse_orders_export(src), SYSTEM_IMPORT)
+    names = [r[0] for r in db.execute("""
+        SELECT name FROM orders WHERE cancelled_at IS NULL AND financial_status = 'paid'
+         ORDER BY name LIMIT 3""").fetchall()]
+    cancelled, refunded, moved = names
+    step1, step2, step3 = (tmp_path / f"{i}.csv" for i in range(3))
+    edited_copy(src, step1, cancelled, "Cancelled at", "2026-01-20 10:00:00 +0500")
+    edited_copy(step1, step2, refunded, "Financial Status", "refunded")
+    edited_copy(step2, step3, moved, "Shipping City", "Lahore Cantt")
+    with step3.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    header = rows[0]
+    for row in rows[1:]:
+        if row[header.index("Name")] == refunded and row[header.index("Total")]:
+            row[header.index("Refunded Amount")] = row[header.index("Total")]
+    with step3.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+
+    summary = import_orders(UnitOfWork(db), parse_orders_export(step3), SYSTEM_IMPORT)
+    assert (summary.orders_created, summary.orders_updated) == (0, 3)
+    audit = db.execute("""
+        SELECT o.name, a.before, a.after FROM audit_log a JOIN orders o ON o.id = a.entity_id
+         WHERE a.action = 'order.update' ORDER BY o.name""").fetchall()
+    changed = {name: (json.loads(before), json.loads(after)) for name, before, after in audit}
+    assert set(changed) == {cancelled, refunded, moved}
+    assert list(changed[cancelled][1]) == ["cancelled_at"]
+    assert changed[cancelled][0] == {"cancelled_at": None}
+    assert sorted(changed[refunded][1]) == ["financial_status", "refunded_amount"]
+    assert changed[refunded][1]["financial_status"] == "refunded"
+    assert list(changed[moved][1]) == ["shipping_address"]
+    assert "Lahore Cantt" in changed[moved][1]["shipping_address"]

@@ -641,3 +641,22 @@ def test_a_file_whose_dates_say_their_order_is_not_flagged(tmp_path):
                 shop_tz="UTC")
     assert not got.date_order_guessed
     assert got.orders.iloc[0]["placed_at"] == pd.Timestamp("2023-12-31 22:36", tz="UTC")
+
+
+def test_blank_and_repeated_headers_are_reported_not_collapsed():
+    text = ("Name,Email,,Email,Lineitem name\n"
+            "#1001,first@example.com,x,second@example.com,Ring\n")
+    got = parse_orders_export(text.encode("utf-8"), file_name="edited.csv")
+    assert got.orders.iloc[0]["email"] == "first@example.com"  # the first Email is read
+    assert "Column 3 has no header; it was kept as '(column 3)' and not read." in got.notes
+    assert any("The header 'Email' appears more than once (again in column 4)" in n
+               for n in got.notes)
+
+
+def test_a_file_in_another_single_byte_encoding_is_detected_and_said():
+    # A Russian shop's Excel saves Windows-1251: not UTF-8, and not Windows-1252 either.
+    text = ("Name,Billing Name,Lineitem name\n"
+            "#1001,Анна Иванова,Кольцо с бриллиантом из белого золота\n")
+    got = parse_orders_export(text.encode("cp1251"), file_name="ru.csv")
+    assert got.orders.iloc[0]["customer_name"] == "Анна Иванова"
+    assert any("isn't UTF-8; it was read as cp1251 (detected)" in note for note in got.notes)
