@@ -591,9 +591,19 @@ def _money(c: int) -> str:
     return f"{'-' if c < 0 else ''}{abs(c) // 100}.{abs(c) % 100:02d}"
 
 
+def as_flavour(text: str, flavour: str) -> bytes:
+    """Shopify's two export flavours: "Plain CSV file" (UTF-8, LF) and "CSV for Excel, Numbers,
+    or other spreadsheet programs" (a UTF-8 BOM and CRLF between records)."""
+    if flavour == "plain":
+        return text.encode("utf-8")
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows(csv.reader(io.StringIO(text, newline="")))
+    return "\ufeff".encode() + out.getvalue().encode("utf-8")
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(orders_st)
-def test_orders_written_in_shopify_format_come_back_the_same(drawn):
+@given(orders_st, st.sampled_from(["plain", "excel"]))
+def test_orders_written_in_shopify_format_come_back_the_same(drawn, flavour):
     orders = []
     for (prefix, number), order_id, created, total, note, lines in drawn:
         orders.append(ExportOrder(
@@ -605,7 +615,7 @@ def test_orders_written_in_shopify_format_come_back_the_same(drawn):
                    for title, options, qty, price in lines]))
     buffer = io.StringIO(newline="")
     rows = write_export(buffer, orders)
-    got = parse_orders_export(buffer.getvalue().encode("utf-8"), file_name="drawn.csv")
+    got = parse_orders_export(as_flavour(buffer.getvalue(), flavour), file_name="drawn.csv")
     assert got.problems == []
     assert got.row_count == rows == sum(len(o.lines) for o in orders)
     back = got.orders
