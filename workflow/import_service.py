@@ -77,7 +77,7 @@ def _prepared_lines(lines: pd.DataFrame, orders: pd.DataFrame,
     """Lines with what the import needs beside the parsed columns: `makes_job` (the shop's job
     rules), ring size in mm, metal/karat/finish from the variant options, and the order's cart
     attributes (engraving, ring size, metal) for an order with a single job."""
-    lines = lines.copy()
+    lines = lines.copy(deep=False)  # copy-on-write: new columns only, no second copy
     by_key = orders.drop_duplicates("match_key").set_index("match_key")
     lines["makes_job"] = makes_job(lines, rules, by_key["tags"])
     # Cart attributes are per order: they describe the piece only when there is one piece.
@@ -341,9 +341,10 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
         progress(0.7, "Adding line items and jobs")
         _run(con, """
             CREATE OR REPLACE TEMP TABLE new_lines AS
-            SELECT nextval('order_line_id_seq') AS line_id, o.id AS order_id, l.*,
-                   i.placed_at, i.cancelled_at, i.financial_status,
-                   i.fulfillment_status AS order_fulfillment
+            SELECT nextval('order_line_id_seq') AS line_id, o.id AS order_id, l.line_no,
+                   l.title, l.sku, l.vendor, l.quantity, l.price, l.options,
+                   l.fulfillment_status, l.makes_job, i.placed_at, i.cancelled_at,
+                   i.financial_status, i.fulfillment_status AS order_fulfillment
               FROM inc_lines l
               JOIN inc i USING (match_key)
               JOIN orders o ON o.source = $source AND o.match_key = l.match_key
@@ -356,9 +357,11 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
             SELECT line_id, order_id, line_no, title, sku, vendor, quantity, price, options
               FROM new_lines""", params)
         dead = ", ".join(f"'{s}'" for s in _DEAD)
+        # Only ids and the starting stage: the job's other fields are joined in from
+        # new_lines and inc_lines (memory: one narrow copy, not every column twice).
         _run(con, f"""
             CREATE OR REPLACE TEMP TABLE new_jobs AS
-            SELECT nextval('job_id_seq') AS job_id, n.*,
+            SELECT nextval('job_id_seq') AS job_id, n.line_id,
                    CASE WHEN n.cancelled_at IS NOT NULL OR n.financial_status IN ({dead})
                             THEN 'cancelled'
                         WHEN n.fulfillment_status = 'fulfilled'
@@ -370,16 +373,23 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
                 ring_size_mm, ring_size_text, engraving, details, design_needed, promised_date,
                 rush, location, state, stage_entered_at, created_at, updated_at,
                 import_batch_id)
-            SELECT job_id, printf('J-%04d', job_id), order_id, line_id, title, metal, karat,
-                   ring_size_mm, ring_size_text, engraving,
-                   to_json(struct_pack(quantity := quantity, sku := sku, vendor := vendor,
-                                       options := options, finish := finish,
-                                       price := price::VARCHAR, source_line := line_no)),
+            SELECT j.job_id, printf('J-%04d', j.job_id), n.order_id, n.line_id, n.title,
+                   l.metal, l.karat, l.ring_size_mm, l.ring_size_text, l.engraving,
+                   to_json(struct_pack(quantity := n.quantity, sku := n.sku,
+                                       vendor := n.vendor, options := n.options,
+                                       finish := l.finish, price := n.price::VARCHAR,
+                                       source_line := n.line_no)),
                    true,
-                   CASE WHEN initial_state = 'new'
-                        THEN CAST(coalesce(placed_at, $at) AS DATE) + $lead END,
-                   false, 'front_desk', initial_state, coalesce(placed_at, $at), $at, $at, $batch
-              FROM new_jobs""", params)
+                   CASE WHEN j.initial_state = 'new'
+                        THEN CAST(coalesce(n.placed_at, $at) AS DATE) + $lead END,
+                   false, 'front_desk', j.initial_state, coalesce(n.placed_at, $at), $at, $at,
+                   $batch
+              FROM new_jobs j
+              JOIN new_lines n USING (line_id)
+              JOIN orders o ON o.id = n.order_id
+              JOIN inc_lines l ON l.match_key = o.match_key AND l.line_no = n.line_no
+             ORDER BY j.job_id""", params)
+        con.execute("DROP TABLE inc_lines")
         _run(con, """
             INSERT INTO job_status_history (job_id, from_state, to_state, trigger, actor,
                                             changed_at, note)
@@ -392,13 +402,14 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
         _run(con, """
             INSERT INTO audit_log (actor, action, entity, entity_id, before, after, changed_at,
                                    import_batch_id)
-            SELECT $actor, 'job.import', 'job', job_id, NULL,
-                   to_json(struct_pack(job_number := printf('J-%04d', job_id), piece := title,
-                                       order_id := order_id, state := initial_state)),
+            SELECT $actor, 'job.import', 'job', j.job_id, NULL,
+                   to_json(struct_pack(job_number := printf('J-%04d', j.job_id),
+                                       piece := n.title, order_id := n.order_id,
+                                       state := j.initial_state)),
                    $at, $batch
-              FROM new_jobs""", params)
+              FROM new_jobs j JOIN new_lines n USING (line_id)""", params)
         progress(0.9, "Saving")
-        for table in ("new_jobs", "new_lines", "inc_changed", "inc_lines", "inc"):
+        for table in ("new_jobs", "new_lines", "inc_changed", "inc"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
         uow.commit()
     progress(1.0, summary.sentence())
