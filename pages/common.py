@@ -181,3 +181,29 @@ def open_job(job_number: str) -> None:
 
 def show_error(exc: Exception) -> None:
     st.error(str(exc))
+
+
+def show_flash(key: str) -> None:
+    """Show (once) the message the last action left under `key`."""
+    flash = st.session_state.pop(key, None)
+    if flash:
+        (st.error if flash[0] == "error" else st.success)(flash[1])
+
+
+def run_action(action, success: str | None, key: str, *, on_success=None) -> None:
+    """Call a service; keep its refusal in plain words (or `success`) under `key` for
+    `show_flash`, and rerun so the page shows the result. A database refusal nobody foresaw
+    is said plainly too: nothing was saved."""
+    try:
+        action()
+    except AtelierError as exc:
+        st.session_state[key] = ("error", str(exc))
+    except duckdb.Error as exc:
+        st.session_state[key] = ("error", "This could not be saved, and nothing was changed. "
+                                 f"The database said: {exc}")
+    else:
+        if on_success is not None:
+            on_success()
+        if success:
+            st.session_state[key] = ("success", success)
+    st.rerun()

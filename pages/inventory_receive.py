@@ -4,7 +4,7 @@ outside vendors (caster, setter) as places materials can be issued to.
 """
 
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import streamlit as st
 
@@ -24,6 +24,7 @@ from workflow.inventory import (
     fmt_qty,
     parse_code,
 )
+from workflow.numbers import parse_decimal
 
 actor = common.require_actor()
 cur = common.cursor()
@@ -45,13 +46,7 @@ loc_names = dict(zip(locations["code"], locations["name"], strict=True))
 
 
 def number(text: str, what: str) -> Decimal | None:
-    text = (text or "").strip().replace(",", ".")
-    if not text:
-        return None
-    try:
-        return Decimal(text)
-    except InvalidOperation as exc:
-        raise InvalidInput(f"{what} {text!r} is not a number.") from exc
+    return parse_decimal(text, what)  # the shared reading (workflow.numbers)
 
 
 def add(spec: NewItem, qty: str, location: str) -> None:

@@ -8,14 +8,12 @@ change made meanwhile by someone else is refused with "reload" instead of being 
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import streamlit as st
 
 from pages import common
 from pages.materials import materials_section
 from storage import queries
 from workflow import services
-from workflow.errors import AtelierError, StaleJob
 from workflow.lifecycle import STAGES, allowed_actions
 from workflow.model import Location
 from workflow.ring_size import describe
@@ -47,24 +45,9 @@ seen_version = st.session_state.get(seen_key, job["version"])
 
 
 def run(action, success: str | None = None) -> None:
-    """Call a service; show its refusal in plain words; on success, rerun to show the result."""
-    try:
-        action()
-    except StaleJob as exc:
-        st.session_state["job_flash"] = ("error", str(exc))
-        st.rerun()
-    except AtelierError as exc:
-        st.session_state["job_flash"] = ("error", str(exc))
-        st.rerun()
-    except duckdb.Error as exc:  # a database refusal we did not foresee: say so plainly
-        st.session_state["job_flash"] = ("error", "This could not be saved, and nothing was "
-                                         f"changed. The database said: {exc}")
-        st.rerun()
-    else:
-        st.session_state.pop(seen_key, None)
-        if success:
-            st.session_state["job_flash"] = ("success", success)
-        st.rerun()
+    """Call a service; its refusal or `success` is shown after the rerun."""
+    common.run_action(action, success, "job_flash",
+                      on_success=lambda: st.session_state.pop(seen_key, None))
 
 
 def _size(n: int) -> str:
@@ -74,9 +57,7 @@ def _size(n: int) -> str:
 
 flags = (" 🔥 Rush" if job["rush"] else "")
 st.title(f"{job['job_number']} · {job['piece']}{flags}")
-flash = st.session_state.pop("job_flash", None)
-if flash:
-    (st.error if flash[0] == "error" else st.success)(flash[1])
+common.show_flash("job_flash")
 if seen_version != job["version"]:
     st.warning("This job was changed by someone else since you opened it.")
     if st.button("Reload", key="reload"):

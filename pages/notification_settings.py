@@ -29,19 +29,12 @@ can_edit = actor.is_manager
 if not can_edit:
     st.info("Only a manager can change these; you can look and preview.")
 
-flash = st.session_state.pop("template_flash", None)
-if flash:
-    (st.error if flash[0] == "error" else st.success)(flash[1])
+common.show_flash("template_flash")
+
 
 
 def run(action, success: str) -> None:
-    try:
-        action()
-    except AtelierError as exc:
-        st.session_state["template_flash"] = ("error", str(exc))
-    else:
-        st.session_state["template_flash"] = ("success", success)
-    st.rerun()
+    common.run_action(action, success, "template_flash")
 
 
 settings = outbox_queries.notification_settings(cur)

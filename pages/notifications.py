@@ -13,7 +13,6 @@ import streamlit as st
 from pages import common, dispatcher_runtime
 from storage import outbox_queries
 from workflow import notification_services as notify
-from workflow.errors import AtelierError
 from workflow.lifecycle import STAGES
 from workflow.model import Channel
 from workflow.notifications import NOTIFIED_STAGES, Status
@@ -22,20 +21,12 @@ actor = common.require_actor()
 cur = common.cursor()
 st.title("Customer messages")
 
-flash = st.session_state.pop("notify_flash", None)
-if flash:
-    (st.error if flash[0] == "error" else st.success)(flash[1])
+common.show_flash("notify_flash")
+
 
 
 def run(action, success: str) -> None:
-    """Call a service; show its refusal in plain words; on success rerun to show the result."""
-    try:
-        action()
-    except AtelierError as exc:
-        st.session_state["notify_flash"] = ("error", str(exc))
-    else:
-        st.session_state["notify_flash"] = ("success", success)
-    st.rerun()
+    common.run_action(action, success, "notify_flash")
 
 
 def channel_label(channel: str | None) -> str:

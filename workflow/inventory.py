@@ -20,10 +20,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from workflow.errors import InvalidInput
+from workflow.numbers import parse_decimal
 
 ZERO = Decimal("0")
 ONE = Decimal("1")
@@ -148,13 +149,9 @@ def parse_quantity(value, category: str, what: str = "The quantity", *,
     a number, a fraction of a piece, more than 3 decimals of a gram, zero (unless `allow_zero`)
     or a negative amount (unless `signed`).
     """
-    text = str(value if value is not None else "").strip().replace(",", ".")
-    try:
-        qty = Decimal(text)
-    except InvalidOperation as exc:
-        raise InvalidInput(f"{what} {value!r} is not a number.") from exc
-    if not qty.is_finite():
-        raise InvalidInput(f"{what} {value!r} is not a number.")
+    qty = parse_decimal(value, what)  # "1,200" is 1200; "0,5" is 0.5 (workflow.numbers)
+    if qty is None:
+        raise InvalidInput(f"{what} is missing.")
     if UNITS[Category(category)] == "pc":
         if qty != qty.to_integral_value():
             raise InvalidInput(f"{what} must be whole pieces (got {value}).")

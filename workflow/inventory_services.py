@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from storage import inventory_queries as invq
@@ -66,6 +66,7 @@ from workflow.inventory import (
     weighted_cost,
 )
 from workflow.model import Actor
+from workflow.numbers import parse_decimal
 
 PRODUCTION_START = ("approve", "start_production")
 HOOKED_TRIGGERS = (*PRODUCTION_START, "submit_for_qc", "hand_over", "cancel")
@@ -146,15 +147,7 @@ def _post(con, moves: list[Move], states: Mapping[int, ItemState], actor: Actor,
 
 
 def _decimal(value, what: str) -> Decimal | None:
-    if value is None or str(value).strip() == "":
-        return None
-    try:
-        out = Decimal(str(value).strip().replace(",", "."))
-    except InvalidOperation as exc:
-        raise InvalidInput(f"{what} {value!r} is not a number.") from exc
-    if not out.is_finite():
-        raise InvalidInput(f"{what} {value!r} is not a number.")
-    return out
+    return parse_decimal(value, what)  # one reading of typed numbers: workflow.numbers
 
 
 def _money(value, what: str) -> Decimal | None:

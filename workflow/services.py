@@ -24,6 +24,7 @@ from storage.unit_of_work import UnitOfWork
 from workflow import inventory_services, lifecycle, notification_services
 from workflow.errors import InvalidInput, NotFound, StaleJob
 from workflow.model import Actor, Channel, Location, NewJob, Role
+from workflow.numbers import parse_decimal
 from workflow.ring_size import parse_ring_size
 
 DESIGN_FILE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
@@ -151,10 +152,11 @@ def add_staff(uow: UnitOfWork, name: str, role: str, actor: Actor | None = None,
 # --- walk-in orders --------------------------------------------------------------------------
 
 def _money(value: Any, what: str) -> Decimal:
+    """Money as typed ("1,200.00", "$300", "12,50"; see workflow.numbers), blank as 0."""
     try:
-        amount = Decimal(str(value if value not in (None, "") else "0")).quantize(Decimal("0.01"))
-    except InvalidOperation as exc:
-        raise InvalidInput(f"{what} {value!r} is not an amount of money.") from exc
+        amount = (parse_decimal(value, what) or Decimal("0")).quantize(Decimal("0.01"))
+    except (InvalidInput, InvalidOperation) as exc:
+        raise InvalidInput(f"{what} {str(value).strip()!r} is not an amount of money.") from exc
     if amount < 0:
         raise InvalidInput(f"{what} can't be negative (got {amount}).")
     return amount
