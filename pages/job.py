@@ -169,8 +169,12 @@ with left:
                        for i, p in enumerate(services.QC_CHECKLIST)}
             qc_note = st.text_input("Note", key="qc_note")
             if st.form_submit_button(f"Sign the checklist as {actor.name}"):
+                failed = [p for p, ok in results.items() if not ok]
                 run(lambda: services.record_qc_check(common.uow(), job_id, results, actor,
-                                                     note=qc_note), "QC checklist signed.")
+                                                     note=qc_note),
+                    "QC checklist signed: every point passed." if not failed else
+                    f"QC checklist signed as FAILED on {len(failed)} of {len(results)} points "
+                    f"(unticked points count as failed): {', '.join(failed)}.")
     checks = queries.qc_checks(cur, job_id)
     if not checks.empty:
         st.dataframe(checks[["signed_at", "signed_by", "all_passed", "note"]],
@@ -205,13 +209,16 @@ with right:
             f"{r.job_number} ({STAGES[r.state]})" for r in siblings.itertuples()
             if r.id != job_id))
     if job["balance_due"] > 0:
+        # No amount filled in for the cashier: a double click must never post the whole
+        # balance; a blank second submit is ignored.
         with st.form("payment", clear_on_submit=True):
-            amount = st.text_input("Take a payment", value=f"{job['balance_due']}",
-                                   key="pay_amount")
+            amount = st.text_input("Take a payment", key="pay_amount",
+                                   placeholder=f"{job['balance_due']:,.2f} is due")
             method = st.selectbox("Method", ["card", "cash", "bank transfer"], key="pay_method")
-            if st.form_submit_button("Record payment"):
+            if st.form_submit_button("Record payment") and amount.strip():
                 run(lambda: services.take_payment(common.uow(), job["order_id"], amount, actor,
-                                                  method=method), "Payment recorded.")
+                                                  method=method),
+                    f"Payment of {job['currency']} {amount.strip()} recorded.")
 
     st.subheader("Details")
     staff = queries.staff(cur)

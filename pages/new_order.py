@@ -76,15 +76,21 @@ with st.form("walk_in"):
     order_notes = st.text_area("Order notes", key="order_notes")
     submitted = st.form_submit_button("Create order", type="primary")
 
-if submitted:
+# Each filled-in form creates at most one order: a double click (a second run with the same
+# form) finds this form's number already used and does nothing.
+form_number = st.session_state.setdefault("walk_in_form_number", 0)
+if submitted and st.session_state.get("walk_in_form_used") != form_number:
+    st.session_state["walk_in_form_used"] = form_number
     try:
         result = services.create_walk_in_order(
             common.uow(), actor, customer_name=name, email=email, phone=phone,
             preferred_channel=channel, marketing_consent=consent, currency=currency,
             deposit=deposit, deposit_method=method, notes=order_notes, jobs=jobs)
     except AtelierError as exc:
+        st.session_state["walk_in_form_used"] = None  # corrected and sent again: allowed
         common.show_error(exc)
     else:
+        st.session_state["walk_in_form_number"] = form_number + 1
         st.session_state["last_created"] = result
         for key in [k for k in st.session_state if k.startswith(FORM_KEYS)]:
             del st.session_state[key]  # a fresh, empty form for the next customer

@@ -7,6 +7,7 @@ from connectors.shopify import parse_orders_export
 from connectors.shopify_demo import demo_export_bytes
 from pages import common
 from storage import queries
+from storage.unit_of_work import UnitOfWork
 from workflow import demo
 from workflow.errors import AtelierError
 from workflow.model import Role
@@ -26,7 +27,11 @@ if queries.is_empty(cur):
             parsed = parse_orders_export(demo_export_bytes(orders=demo.DEMO_ORDERS, seed=7,
                                                            start=demo.demo_start()),
                                          file_name="demo_orders_export.csv")
-            result = demo.load_demo(common.uow, parsed, files_dir=common.files_dir())
+            # The loader's units of work use this run's cursor directly: no Streamlit call
+            # inside, so closing the tab mid-way can't stop it half done.
+            demo_cursor = common.cursor()
+            result = demo.load_demo(lambda: UnitOfWork(demo_cursor), parsed,
+                                    files_dir=common.files_dir())
         st.session_state["staff_id"] = result.manager_id
         st.session_state["flash"] = result.sentence
         st.switch_page(common.BOARD_PAGE)

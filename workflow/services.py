@@ -510,6 +510,9 @@ def record_qc_check(uow: UnitOfWork, job_id: int, results: dict[str, bool], acto
         row = repo.get_job(uow.con, job_id)
         if row["state"] != "quality_check":
             raise InvalidInput(f"Job {row['job_number']} is not in quality check.")
+        if actor.staff_id is not None and actor.staff_id == row["last_bench_jeweler_id"]:
+            raise InvalidInput(f"{actor.name} made job {row['job_number']}; someone else must "
+                               "sign its QC checklist.")
         repo.insert_returning_id(uow.con, """
             INSERT INTO qc_checks (job_id, checklist, all_passed, signed_by_id, signed_by,
                 signed_at, note) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id""",

@@ -291,7 +291,7 @@ def test_demo_then_walk_in_order_from_new_to_completed(page, app_server, tmp_pat
         qc.get_by_text(point, exact=True).click()
         expect(qc.get_by_role("checkbox", name=point)).to_be_checked()
     click_and_settle(page, "Sign the checklist as Hana Sato")
-    expect(page.get_by_text("QC checklist signed.")).to_be_visible()
+    expect(page.get_by_text("QC checklist signed: every point passed.")).to_be_visible()
     shot(page, tmp_path, "06-qc-signed")
 
     click_and_settle(page, "QC passed: ready")
