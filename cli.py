@@ -58,6 +58,10 @@ def import_shopify(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> 
         except (NotAnOrdersExport, ValueError) as exc:
             print(str(exc), file=err)
             return 1
+        if parsed.row_count == 0:
+            print(f"{path.name} has a header but no orders in it: nothing to import.",
+                  file=err)
+            return 1
         if parsed.date_order_guessed:
             print(f"{path.name}: its dates (like 03/04/2024) can be read day first or month "
                   "first, and nothing in the file tells which. Run again with --day-first or "

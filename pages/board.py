@@ -38,7 +38,8 @@ flt = queries.BoardFilter(stages=tuple(stages), assignee_id=assignee, overdue=ov
 jobs = queries.board_jobs(cur, flt, tz)
 columns_wanted = [s for s in (stages or OPEN_STATES)]
 counts = jobs.groupby("state").size().to_dict() if not jobs.empty else {}
-st.caption(f"{len(jobs)} jobs shown · open work by stage: "
+today = queries.today(cur, tz)
+st.caption(f"{len(jobs)} job{'' if len(jobs) == 1 else 's'} shown · open work by stage: "
            + " · ".join(f"{STAGES[s]} {n}" for s, n in queries.stage_counts(cur).items()))
 
 EXPORT_COLUMNS = ["job_number", "state", "piece", "customer", "email", "order_name",
@@ -69,8 +70,10 @@ for col, state in zip(cols, columns_wanted, strict=True):
                              width="stretch"):
                     common.open_job(job.job_number)
                 st.markdown(f"{job.piece}  \n{job.customer or '—'} · {job.order_name}")
-                promised = (job.promised_date.strftime("%d %b") if job.promised_date
-                            else "no date")
+                promised = "no date"
+                if job.promised_date:
+                    same_year = job.promised_date.year == today.year
+                    promised = job.promised_date.strftime("%d %b" if same_year else "%d %b %Y")
                 extra = f" · from {STAGES.get(job.held_from, '')}" if job.held_from else ""
                 st.caption(f"Due {promised} · {job.days_in_stage} d in stage{extra}"
                            f" · {job.assignee or 'unassigned'}")

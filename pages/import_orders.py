@@ -60,6 +60,10 @@ if parsed.date_order_guessed or date_order is not None:
         st.session_state["import_date_order"] = choice
         st.rerun()
 
+if parsed.row_count == 0:
+    st.warning(f"{upload.name} has a header but no orders in it: nothing to import.")
+    st.stop()
+
 preview = preview_import(common.uow(), parsed)
 s = preview.summary
 st.subheader("Preview: nothing is saved until you import")

@@ -30,7 +30,8 @@ with st.form("shop_settings"):
             changed = services.save_settings(common.uow(), {
                 "shop_name": name, "shop_tz": tz, "currency": currency,
                 "lead_time_days": lead}, actor)
-            st.success(f"Saved: {', '.join(changed) or 'nothing changed'}.")
+            words = [services.SETTING_WORDS[k][0].lower() for k in changed]
+            st.success(f"Saved: {', '.join(words)}." if words else "Nothing changed.")
         except AtelierError as exc:
             common.show_error(exc)
 

@@ -19,7 +19,9 @@ if actor.is_manager:
     with st.form("add_staff", clear_on_submit=True):
         c1, c2 = st.columns(2)
         name = c1.text_input("Name", key="new_staff_name")
-        role = c2.selectbox("Role", [r.value for r in Role], key="new_staff_role",
+        roles = [r.value for r in Role]
+        role = c2.selectbox("Role", roles, key="new_staff_role",
+                            index=roles.index(Role.BENCH_JEWELER),
                             format_func=lambda r: r.replace("_", " "))
         if st.form_submit_button("Add staff member"):
             try:
@@ -29,11 +31,15 @@ if actor.is_manager:
                 common.show_error(exc)
 else:
     st.caption("Only a manager can add staff.")
-staff_table.dataframe(queries.staff(cur, active_only=False), hide_index=True, width="stretch")
+people = queries.staff(cur, active_only=False)
+people["role"] = people["role"].str.replace("_", " ")
+staff_table.dataframe(people[["name", "role", "active"]], hide_index=True, width="stretch")
 
 st.subheader("The lifecycle of a job")
 st.caption("Generated from the same table that decides which moves are allowed.")
-st.code(lifecycle.mermaid(), language="mermaid")
+st.graphviz_chart(lifecycle.graphviz_dot())
+with st.expander("The same diagram as Mermaid text (as in the README)"):
+    st.code(lifecycle.mermaid(), language="mermaid")
 rows = [{"action": t.label, "trigger": t.trigger, "from": lifecycle.STAGES[t.source],
          "to": lifecycle.STAGES[t.dest], "needs": ", ".join(t.guards) or "—"}
         for t in lifecycle.TRANSITIONS if t.trigger not in ("hold", "resume", "cancel")]

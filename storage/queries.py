@@ -91,9 +91,9 @@ def board_jobs(con, flt: BoardFilter, shop_tz: str, closed_limit: int = 200) -> 
     if flt.rush:
         where.append("j.rush")
     if flt.search.strip():
-        where.append("(o.name ILIKE $q OR c.name ILIKE $q OR c.email ILIKE $q"
-                     " OR j.job_number ILIKE $q)")
-        params["q"] = f"%{flt.search.strip()}%"
+        where.append("(o.name ILIKE $q ESCAPE '\\' OR c.name ILIKE $q ESCAPE '\\'"
+                     " OR c.email ILIKE $q ESCAPE '\\' OR j.job_number ILIKE $q ESCAPE '\\')")
+        params["q"] = f"%{_like_text(flt.search.strip())}%"
     extra = "".join(f" AND {w}" for w in where)
     select = """
         SELECT j.id, j.job_number, j.state, j.held_from, j.piece, j.promised_date, j.rush,
@@ -101,8 +101,8 @@ def board_jobs(con, flt: BoardFilter, shop_tz: str, closed_limit: int = 200) -> 
                o.name AS order_name, j.version,
                date_diff('day', CAST(timezone($tz, j.stage_entered_at) AS DATE),
                          CAST(timezone($tz, now()) AS DATE)) AS days_in_stage,
-               coalesce(j.promised_date < CAST(timezone($tz, now()) AS DATE), false)
-                   AS overdue,
+               coalesce(j.promised_date < CAST(timezone($tz, now()) AS DATE)
+                        AND j.state NOT IN ('completed', 'cancelled'), false) AS overdue,
                (o.cancelled_at IS NOT NULL) AS cancelled_in_shopify
           FROM jobs j
           JOIN orders o ON o.id = j.order_id
@@ -130,6 +130,11 @@ def board_jobs(con, flt: BoardFilter, shop_tz: str, closed_limit: int = 200) -> 
 def _nulls_as_none(frame: pd.DataFrame) -> pd.DataFrame:
     """Missing values as None (not NaN/NA), so pages can test them with `if value`."""
     return frame.astype(object).where(frame.notna(), None)
+
+
+def _like_text(text: str) -> str:
+    """Text searched for as typed: % and _ are letters here, not wildcards."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def stage_counts(con) -> dict[str, int]:
@@ -267,6 +272,16 @@ _FIELD_NAMES = {"assignee_id": "assignee", "ring_size_mm": "ring size (mm)",
                 "design_needed": "needs a design"}
 
 
+def _word(value) -> str:
+    """A changed value as a person reads it: yes/no, "front desk", — for nothing."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value).replace("_", " ") if isinstance(value, str) and "_" in value \
+        and " " not in value else str(value)
+
+
 def _event_text(kind: str, text: str) -> str:
     """A timeline row in words: stage labels instead of state names, fields instead of JSON."""
     if kind == "message" and text.startswith("{"):
@@ -289,8 +304,8 @@ def _event_text(kind: str, text: str) -> str:
     if action == "job.update":
         shown = {k: v for k, v in after.items()
                  if not (k == "assignee_id" and "assignee" in after) and k != "ring_size_mm"}
-        parts = [f"{_FIELD_NAMES.get(k, k.replace('_', ' '))}: {before.get(k) or '—'} → "
-                 f"{v if v not in (None, '') else '—'}" for k, v in shown.items()]
+        parts = [f"{_FIELD_NAMES.get(k, k.replace('_', ' '))}: {_word(before.get(k))} → "
+                 f"{_word(v)}" for k, v in shown.items()]
         return "Changed " + "; ".join(parts)
     if action == "design.attach":
         return f"Design version {after.get('version')} attached ({after.get('file')})"
@@ -399,8 +414,9 @@ def orders(con, *, search: str = "", open_only: bool = True, shop_tz: str = "UTC
     """
     where, params = [], {"lim": limit, "tz": shop_tz}
     if search.strip():
-        where.append("(o.name ILIKE $q OR c.name ILIKE $q OR c.email ILIKE $q)")
-        params["q"] = f"%{search.strip()}%"
+        where.append("(o.name ILIKE $q ESCAPE '\\' OR c.name ILIKE $q ESCAPE '\\'"
+                     " OR c.email ILIKE $q ESCAPE '\\')")
+        params["q"] = f"%{_like_text(search.strip())}%"
     if open_only:
         where.append(f"o.id IN (SELECT order_id FROM jobs WHERE state IN "
                      f"({', '.join(repr(s) for s in OPEN_STATES)}))")

@@ -393,12 +393,13 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
         _run(con, """
             INSERT INTO job_status_history (job_id, from_state, to_state, trigger, actor,
                                             changed_at, note)
-            SELECT job_id, NULL, initial_state, 'import', $actor, $at,
-                   CASE initial_state
+            SELECT j.job_id, NULL, j.initial_state, 'import', $actor,
+                   coalesce(n.placed_at, $at),  -- the job began when the order was placed
+                   CASE j.initial_state
                         WHEN 'cancelled' THEN 'Cancelled in Shopify before it was imported'
                         WHEN 'completed' THEN 'Already fulfilled in Shopify when imported'
                         ELSE 'Imported from ' || $file END
-              FROM new_jobs""", params)
+              FROM new_jobs j JOIN new_lines n USING (line_id)""", params)
         _run(con, """
             INSERT INTO audit_log (actor, action, entity, entity_id, before, after, changed_at,
                                    import_batch_id)

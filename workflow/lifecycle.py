@@ -309,5 +309,24 @@ def mermaid() -> str:
     return "\n".join(lines)
 
 
+def graphviz_dot() -> str:
+    """The lifecycle as Graphviz DOT (drawn on the Staff and workflow page), from
+    `TRANSITIONS`; hold/resume and cancel are drawn once each, from "any open stage"."""
+    lines = ["digraph lifecycle {", "  rankdir=LR;",
+             '  node [shape=box, style="rounded,filled", fillcolor="#f7f3ea", fontname=Helvetica];',
+             "  edge [fontname=Helvetica, fontsize=10];"]
+    for state, label in STAGES.items():
+        lines.append(f'  {state} [label="{label}"];')
+    lines.append('  open_stage [label="any open stage", style="dashed,rounded"];')
+    for t in TRANSITIONS:
+        if t.trigger in ("hold", "resume", "cancel"):
+            continue
+        lines.append(f'  {t.source} -> {t.dest} [label="{t.label}"];')
+    lines += ['  open_stage -> on_hold [label="Put on hold"];',
+              '  on_hold -> open_stage [label="Resume (where it was)"];',
+              '  open_stage -> cancelled [label="Cancel (reason)"];', "}"]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":  # `python -m workflow.lifecycle` prints the diagram for the README
     print(mermaid())

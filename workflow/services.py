@@ -546,6 +546,14 @@ SETTING_RULES = {
 }
 
 
+SETTING_WORDS = {
+    "shop_name": ("Shop name", "give the shop a name"),
+    "shop_tz": ("Time zone", "use a zone name such as America/New_York or Europe/London"),
+    "currency": ("Currency", "use a three-letter ISO code such as USD, EUR or GBP"),
+    "lead_time_days": ("Lead time", "use a whole number of days from 1 to 365"),
+}
+
+
 def _known_zone(name: str) -> bool:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -571,7 +579,8 @@ def save_settings(uow: UnitOfWork, values: dict[str, str], actor: Actor,
             raise InvalidInput(f"There is no setting called {key!r}.")
         ok = check(str(value))
         if ok is None:
-            raise InvalidInput(f"{key.replace('_', ' ').capitalize()}: {value!r} can't be used.")
+            label, rule = SETTING_WORDS[key]
+            raise InvalidInput(f"{label}: {value!r} can't be used; {rule}.")
         clean[key] = ok
     return _write_settings(uow, clean, actor, now or _now())
 

@@ -227,3 +227,26 @@ def test_an_edited_copy_gives_exactly_its_three_updates_in_the_audit_log(db, sam
     assert changed[refunded][1]["financial_status"] == "refunded"
     assert list(changed[moved][1]) == ["shipping_address"]
     assert "Lahore Cantt" in changed[moved][1]["shipping_address"]
+
+
+def test_board_search_takes_percent_and_underscore_as_typed(db, samples_dir):
+    from storage.queries import BoardFilter, board_jobs, orders
+
+    import_orders(UnitOfWork(db), parse_orders_export(
+        samples_dir / "shopify" / "dev_store_inr_2025.csv"), SYSTEM_IMPORT)
+    assert len(board_jobs(db, BoardFilter(), "Asia/Kolkata")) > 0
+    assert board_jobs(db, BoardFilter(search="%"), "Asia/Kolkata").empty
+    assert board_jobs(db, BoardFilter(search="_"), "Asia/Kolkata").empty
+    assert orders(db, search="%", open_only=False).empty
+
+
+def test_a_closed_job_is_never_overdue(db, samples_dir):
+    from storage.queries import BoardFilter, board_jobs
+
+    import_orders(UnitOfWork(db), parse_orders_export(
+        samples_dir / "shopify" / "jewelry_store_pkr_2026.csv"), SYSTEM_IMPORT)
+    db.execute("UPDATE jobs SET promised_date = DATE '2020-01-01'")  # all long past
+    closed = board_jobs(db, BoardFilter(stages=("completed", "cancelled")), "Asia/Karachi")
+    assert len(closed) > 0 and not closed["overdue"].any()
+    still_open = board_jobs(db, BoardFilter(), "Asia/Karachi")
+    assert still_open["overdue"].all()

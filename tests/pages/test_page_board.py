@@ -72,7 +72,8 @@ def test_search_finds_jobs_by_order_name_or_job_number(eur_shop, open_job_number
         at.text_input(key="board_search").input(query).run()
         assert not at.exception
         assert sorted(job_buttons(at)) == expected, query
-        assert at.caption[0].value.startswith(f"{len(expected)} jobs shown"), query
+        shown = f"{len(expected)} job{'' if len(expected) == 1 else 's'} shown"
+        assert at.caption[0].value.startswith(shown), query
 
 
 def test_search_finds_jobs_by_customer_email(eur_shop):
