@@ -58,9 +58,10 @@ else:
     st.caption(routes)
 
 counts = outbox_queries.status_counts(cur)
-cols = st.columns(5)
-for col, status in zip(cols, (Status.HELD, Status.QUEUED, Status.FAILED, Status.SENT,
-                              Status.DELIVERED_LOCALLY), strict=True):
+tiles = (Status.HELD, Status.QUEUED, Status.FAILED, Status.SENT, Status.DELIVERED_LOCALLY,
+         Status.CANCELLED, Status.SKIPPED)  # every status has a tile: nothing hides
+cols = st.columns(len(tiles))
+for col, status in zip(cols, tiles, strict=True):
     col.metric(Status.LABELS[status], counts.get(status, 0))
 
 # --- the review queue ------------------------------------------------------------------------

@@ -18,16 +18,22 @@ search = c1.text_input("Search", placeholder="Order #, customer name or email",
 open_only = c2.toggle("Only orders with open jobs", value=True, key="orders_open_only")
 frame = queries.orders(cur, search=search, open_only=open_only, shop_tz=common.shop_tz())
 frame["stage"] = frame["stage"].map(lambda s: STAGES.get(s, s))
+frame = frame.astype(object).where(frame.notna(), None)  # blank, not "None"/NaN
 st.caption(f"{len(frame)} orders" + (" (the newest 500)" if len(frame) == 500 else ""))
 
 columns = ["order_name", "placed_local", "customer", "email", "stage", "jobs", "job_numbers",
            "currency", "total", "paid", "balance_due", "refunded_amount", "financial_status",
            "fulfillment_status", "source"]
+money = {c: st.column_config.NumberColumn(label, format="%.2f") for c, label in
+         (("total", "Total"), ("paid", "Paid"), ("balance_due", "Balance due"),
+          ("refunded_amount", "Refunded"))}
 st.dataframe(frame[columns], hide_index=True, width="stretch",
              column_config={"placed_local": st.column_config.DatetimeColumn(
                  "Placed", format="D MMM YYYY, HH:mm"),
-                 "order_name": "Order", "job_numbers": "Jobs (numbers)",
-                 "balance_due": "Balance due", "refunded_amount": "Refunded"})
+                 "order_name": "Order", "job_numbers": "Jobs", "customer": "Customer",
+                 "email": "Email", "stage": "Stage", "jobs": "Pieces",
+                 "currency": "Currency", "financial_status": "Payment",
+                 "fulfillment_status": "Fulfilment", "source": "From", **money})
 
 e1, e2, e3 = st.columns([1, 1, 3])
 e1.download_button("Export CSV", lambda: to_csv_bytes(frame, columns), file_name="orders.csv",
