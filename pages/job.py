@@ -93,7 +93,9 @@ if plain:
     for col, (transition, blocked) in zip(st.columns(len(plain)), plain, strict=True):
         if col.button(transition.label, key=f"act_{transition.trigger}",
                       disabled=blocked is not None, help=blocked,
-                      type="primary" if blocked is None else "secondary",
+                      # the way forward stands out; putting on hold does not
+                      type="primary" if blocked is None and transition.trigger != "hold"
+                      else "secondary",
                       width="stretch"):
             run(lambda t=transition: services.change_stage(
                 common.uow(), job_id, t.trigger, actor, expected_version=seen_version),

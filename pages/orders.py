@@ -18,7 +18,8 @@ search = c1.text_input("Search", placeholder="Order #, customer name or email",
 open_only = c2.toggle("Only orders with open jobs", value=True, key="orders_open_only")
 frame = queries.orders(cur, search=search, open_only=open_only, shop_tz=common.shop_tz())
 frame["stage"] = frame["stage"].map(lambda s: STAGES.get(s, s))
-frame = frame.astype(object).where(frame.notna(), None)  # blank, not "None"/NaN
+for column in ("customer", "email", "phone", "job_numbers"):
+    frame[column] = frame[column].fillna("")  # blank, not "None"
 st.caption(f"{len(frame)} orders" + (" (the newest 500)" if len(frame) == 500 else ""))
 
 columns = ["order_name", "placed_local", "customer", "email", "stage", "jobs", "job_numbers",
