@@ -47,9 +47,11 @@ EXPORT_COLUMNS = ["job_number", "state", "piece", "customer", "email", "order_na
 if not jobs.empty:
     e1, e2, _ = st.columns([1, 1, 6])
     # Files are built only when a button is pressed (a callable), not on every rerun.
-    e1.download_button("Export CSV", lambda: to_csv_bytes(jobs, EXPORT_COLUMNS),
+    e1.download_button("Export CSV",
+                       lambda: to_csv_bytes(common.jobs_for_people(jobs), EXPORT_COLUMNS),
                        file_name="jobs.csv", mime="text/csv", key="board_csv")
-    e2.download_button("Export Excel", lambda: to_xlsx_bytes(jobs, "Jobs", EXPORT_COLUMNS),
+    e2.download_button("Export Excel",
+                       lambda: to_xlsx_bytes(common.jobs_for_people(jobs), "Jobs", EXPORT_COLUMNS),
                        file_name="jobs.xlsx", key="board_xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 if jobs.empty:

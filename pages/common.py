@@ -168,6 +168,13 @@ def stage_label(state: str | None) -> str:
     return STAGES.get(state or "", state or "")
 
 
+def jobs_for_people(frame: pd.DataFrame) -> pd.DataFrame:
+    """Board rows as a spreadsheet reader wants them: stage names, yes/no, not state codes."""
+    yes_no = {True: "yes", False: "no"}
+    return frame.assign(state=frame["state"].map(STAGES), rush=frame["rush"].map(yes_no),
+                        overdue=frame["overdue"].map(yes_no))
+
+
 def money(amount, currency: str) -> str:
     if amount is None:
         return ""

@@ -33,3 +33,11 @@ def test_csv_and_xlsx_hold_the_neutralised_text_and_the_numbers():
     assert sheet.title == "Jobs"
     assert [[c.value for c in row] for row in sheet.iter_rows()] == [
         ["customer", "total"], ["'=cmd|' /C calc'!A0", 10.5], ["Ana", 20]]
+
+
+
+def test_the_board_export_reads_in_the_workshops_words():
+    from pages.common import jobs_for_people
+
+    frame = pd.DataFrame({"state": ["in_production"], "rush": [True], "overdue": [False]})
+    assert jobs_for_people(frame).iloc[0].tolist() == ["In production", "yes", "no"]
