@@ -3,13 +3,16 @@ child processes and a plain text table. Nothing here imports the app."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -163,3 +166,25 @@ def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
+
+
+@contextlib.contextmanager
+def scratch(prefix: str, *, keep: bool, env: dict[str, str] | None = None):
+    """A temporary folder for one benchmark run, with `env` set for its duration; both are
+    restored (the folder removed unless `keep`) afterwards. Yields the folder's Path."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    names = {"ATELIER_DB", *(env or {})}
+    saved = {k: os.environ.get(k) for k in names}
+    os.environ.update(env or {})
+    try:
+        yield work
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        if keep:
+            print(f"\nkept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)

@@ -36,9 +36,7 @@ import ast
 import contextlib
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -52,6 +50,7 @@ from bench._util import (  # noqa: E402
     best_median,
     code_line,
     machine_line,
+    scratch,
     table,
     timed,
     verdict,
@@ -444,19 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = args.runs or (3 if args.quick else 7)
     query_runs = args.query_runs or (5 if args.quick else 15)
 
-    work = Path(tempfile.mkdtemp(prefix="atelier-board-bench-"))
-    saved_db = os.environ.get("ATELIER_DB")
-    try:
+    with scratch("atelier-board-bench-", keep=args.keep) as work:
         return _run(work, open_jobs, finished, runs, query_runs, args)
-    finally:
-        if saved_db is None:
-            os.environ.pop("ATELIER_DB", None)
-        else:
-            os.environ["ATELIER_DB"] = saved_db
-        if args.keep:
-            print(f"\nkept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def _run(work: Path, open_jobs: int, finished: int, runs: int, query_runs: int, args) -> int:

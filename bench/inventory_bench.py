@@ -37,7 +37,6 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -45,7 +44,15 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python bench/inventory_bench.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._util import ROOT, best_median, code_line, machine_line, table, verdict  # noqa: E402
+from bench._util import (  # noqa: E402
+    ROOT,
+    best_median,
+    code_line,
+    machine_line,
+    scratch,
+    table,
+    verdict,
+)
 
 TARGET_RATIO = 1.5
 MEASURED = ["pages/inventory.py", "storage/inventory_queries.py", "streamlit_app.py",
@@ -274,21 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     large = args.large or (100_000 if args.quick else 1_000_000)
     runs = args.runs or (3 if args.quick else 7)
     pairs = args.pairs or (20 if args.quick else 60)
-    work = Path(tempfile.mkdtemp(prefix="atelier-inventory-bench-"))
-    saved = {k: os.environ.get(k) for k in ("ATELIER_DB", "ATELIER_DISPATCHER")}
-    os.environ["ATELIER_DISPATCHER"] = "off"      # no background sender during the timing
-    try:
+    # no background sender during the timing
+    with scratch("atelier-inventory-bench-", keep=args.keep,
+                 env={"ATELIER_DISPATCHER": "off"}) as work:
         return _run(work, small, large, runs, pairs, args)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        if args.keep:
-            print(f"\nkept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def _run(work: Path, small: int, large: int, runs: int, pairs: int, args) -> int:

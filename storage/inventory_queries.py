@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pandas as pd
 
+from storage import queries
 from workflow.inventory import Category, Ownership
 
 INVENTORY_SETTINGS: dict[str, str] = {
@@ -33,8 +34,7 @@ INVENTORY_SETTING_HELP: dict[str, str] = {
 
 def inventory_setting(con, key: str) -> str:
     """An inventory setting from `settings`, or its default in `INVENTORY_SETTINGS`."""
-    row = con.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
-    return row[0] if row else INVENTORY_SETTINGS[key]
+    return queries.setting(con, key, INVENTORY_SETTINGS)
 
 
 def inventory_settings(con) -> dict[str, str]:

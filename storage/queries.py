@@ -24,10 +24,11 @@ DEFAULT_SETTINGS = {
 }
 
 
-def setting(con, key: str) -> str:
-    """A shop setting, or its default (see `DEFAULT_SETTINGS`)."""
-    row = con.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
-    return row[0] if row else DEFAULT_SETTINGS[key]
+def setting(con, key: str, defaults: dict[str, str] = DEFAULT_SETTINGS) -> str:
+    """A setting from the `settings` table, or its default in `defaults` (the shop's
+    `DEFAULT_SETTINGS` unless another group, such as inventory's, is given)."""
+    rows = con.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchall()
+    return rows[0][0] if rows else defaults[key]
 
 
 def all_settings(con) -> dict[str, str]:
@@ -182,17 +183,6 @@ def jobs_of_order(con, order_id: int) -> pd.DataFrame:
                           ORDER BY id""", [order_id]).df()
 
 
-def order_lines(con, order_id: int) -> pd.DataFrame:
-    return con.execute("""SELECT line_no, title, sku, quantity, price FROM order_lines
-                          WHERE order_id = ? ORDER BY line_no""", [order_id]).df()
-
-
-def payments(con, order_id: int) -> pd.DataFrame:
-    return con.execute("""SELECT taken_at, amount, currency, method, source, taken_by, note
-                          FROM payments WHERE order_id = ? ORDER BY taken_at, id""",
-                       [order_id]).df()
-
-
 def design_versions(con, job_id: int) -> pd.DataFrame:
     return con.execute("""
         SELECT d.version_no, d.file_name, d.file_path, d.media_type, d.size_bytes, d.sha256,
@@ -201,12 +191,6 @@ def design_versions(con, job_id: int) -> pd.DataFrame:
                  ORDER BY dd.decided_at DESC, dd.id DESC LIMIT 1) AS decision
           FROM design_versions d WHERE d.job_id = ? ORDER BY d.version_no DESC""",
                        [job_id]).df()
-
-
-def design_decisions(con, job_id: int) -> pd.DataFrame:
-    return con.execute("""SELECT version_no, decision, channel, decided_at, taken_by,
-                                 customer_words FROM design_decisions WHERE job_id = ?
-                          ORDER BY decided_at DESC, id DESC""", [job_id]).df()
 
 
 def qc_checks(con, job_id: int) -> pd.DataFrame:
@@ -358,12 +342,6 @@ def _message_text(data: dict) -> str:
     if status == "failed":
         return f"Message by {by}{to} failed ({stage}): {data.get('error') or ''}"
     return f"Message not sent ({stage}): {data.get('error') or ''}"
-
-
-def outbox_for_job(con, job_id: int) -> pd.DataFrame:
-    return con.execute("""SELECT created_at, stage, channel, status, attempts
-                          FROM notification_outbox WHERE job_id = ? ORDER BY id""",
-                       [job_id]).df()
 
 
 def import_batches(con, limit: int = 20) -> pd.DataFrame:

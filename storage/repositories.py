@@ -58,18 +58,6 @@ def insert_history(con, *, job_id: int, from_state: str | None, to_state: str, t
         [job_id, from_state, to_state, trigger, actor, at, note])
 
 
-def insert_outbox(con, *, dedupe_key: str, job_id: int, customer_id: int | None, channel: str,
-                  stage: str, payload: dict, at: datetime) -> None:
-    con.execute(
-        "INSERT INTO notification_outbox (dedupe_key, job_id, customer_id, channel, stage,"
-        " payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [dedupe_key, job_id, customer_id, channel, stage, _json(payload), at])
-
-
-JOB_FIELDS = ("piece", "metal", "karat", "stones", "ring_size_mm", "ring_size_text", "engraving",
-              "notes", "design_needed", "promised_date", "rush", "assignee_id", "location")
-
-
 def get_job(con, job_id: int) -> dict:
     """The job row joined with what the guards need; raises `NotFound`."""
     row = _one(con, """

@@ -182,7 +182,9 @@ def _diff_changed(con) -> dict[int, tuple[str, dict, dict]]:
     return out
 
 
-def _summary(con, parsed: ParsedExport) -> tuple[ImportSummary, ImportPreview]:
+def _summary(con, parsed: ParsedExport
+             ) -> tuple[ImportSummary, ImportPreview, dict[int, tuple[str, dict, dict]]]:
+    """What the staged batch would do, and the changed orders' diffs (computed once)."""
     new_orders = [r[0] for r in con.execute(
         "SELECT name FROM inc WHERE existing_id IS NULL ORDER BY first_row").fetchall()]
     changed = _diff_changed(con)
@@ -209,7 +211,7 @@ def _summary(con, parsed: ParsedExport) -> tuple[ImportSummary, ImportPreview]:
                             changed_orders=[n for n, _b, _a in changed.values()],
                             unchanged_orders=unchanged, problems=list(parsed.problems),
                             notes=list(parsed.notes))
-    return summary, preview
+    return summary, preview, changed
 
 
 def preview_import(uow: UnitOfWork, parsed: ParsedExport, *, source: str = "shopify"
@@ -217,7 +219,7 @@ def preview_import(uow: UnitOfWork, parsed: ParsedExport, *, source: str = "shop
     """What importing `parsed` would create, update and leave as it is; writes nothing."""
     with uow:
         _stage(uow.con, parsed, source)
-        _summary_, preview = _summary(uow.con, parsed)
+        _summary_, preview, _changed = _summary(uow.con, parsed)
         # leaving without commit() rolls the temp tables back with everything else
     return preview
 
@@ -238,8 +240,7 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
         con = uow.con
         progress(0.05, "Matching orders with the database")
         _stage(con, parsed, source)
-        summary, _preview = _summary(con, parsed)
-        changed = _diff_changed(con)
+        summary, _preview, changed = _summary(con, parsed)
         batch_id = repo.insert_returning_id(con, """
             INSERT INTO import_batch (source, file_name, actor, created_at, rows_read,
                 orders_created, orders_updated, orders_unchanged, jobs_created,

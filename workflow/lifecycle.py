@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from transitions import Machine, MachineError
 
@@ -106,7 +106,6 @@ class Transition:
     needs_reason: bool = False
     phrase: str = ""  # "go to Ready" / "be cancelled": the refusal sentence's verb
     resume_to: str | None = None
-    extras: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def refusal_phrase(self) -> str:
