@@ -72,46 +72,57 @@ def _run(con, sql: str, params: dict) -> None:
     con.execute(sql, {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)})
 
 
-def _prepared_lines(lines: pd.DataFrame, orders: pd.DataFrame,
-                    rules: list[JobRule]) -> pd.DataFrame:
-    """Lines with what the import needs beside the parsed columns: `makes_job` (the shop's job
-    rules), ring size in mm, metal/karat/finish from the variant options, and the order's cart
-    attributes (engraving, ring size, metal) for an order with a single job."""
-    lines = lines.copy(deep=False)  # copy-on-write: new columns only, no second copy
-    by_key = orders.drop_duplicates("match_key").set_index("match_key")
-    lines["makes_job"] = makes_job(lines, rules, by_key["tags"])
-    # Cart attributes are per order: they describe the piece only when there is one piece.
-    jobs_per_order = lines[lines["makes_job"]].groupby("match_key").size()
-    single = lines["makes_job"] & lines["match_key"].map(jobs_per_order).eq(1)
-    # Vectorised over the batch: Python work per distinct value, not per row (100k rows).
-    with_attributes = by_key["note_attributes"].dropna()
-    with_attributes = with_attributes[with_attributes.astype(str).str.contains(":")]
-    known = {k: cart_attributes(v)[0] for k, v in with_attributes.items()}
+def _lines_with_job_flags(lines: pd.DataFrame, orders: pd.DataFrame,
+                          rules: list[JobRule]) -> pd.DataFrame:
+    """The parsed lines plus two bool columns: `makes_job` (the shop's job rules) and
+    `single_job` (the line is its order's only job: cart attributes describe that piece)."""
+    lines = lines.copy(deep=False)  # copy-on-write: the parsed columns are shared, not copied
+    lines["makes_job"] = makes_job(lines, rules, orders.set_index("match_key")["tags"])
+    jobs_per_order = lines.loc[lines["makes_job"], "match_key"].value_counts()
+    lines["single_job"] = lines["makes_job"] & lines["match_key"].map(jobs_per_order).eq(1)
+    return lines
 
-    def attribute(name: str) -> pd.Series:
-        values = pd.Series({k: a.get(name) for k, a in known.items()}, dtype=object)
-        return lines["match_key"].map(values).where(single, None)
 
-    lines["engraving"] = attribute("engraving")
-    lines["ring_size_text"] = lines["ring_size_text"].where(lines["ring_size_text"].notna(),
-                                                            attribute("ring_size"))
-    options = lines["options"].fillna("").astype(str)
-    variants = {o: metal_and_karat(o) for o in options.unique()}
-    lines["metal"] = options.map({o: v[0] for o, v in variants.items()})
-    lines["metal"] = lines["metal"].where(lines["metal"].notna(), attribute("metal"))
-    lines["karat"] = options.map({o: v[1] for o, v in variants.items()})
-    lines["finish"] = options.map({o: v[2] for o, v in variants.items()})
-    sizes = {}
-    for text in lines["ring_size_text"].dropna().unique():
+def _customization_lookups(lines: pd.DataFrame, orders: pd.DataFrame
+                           ) -> dict[str, pd.DataFrame]:
+    """Small tables the staging SQL joins, so that Python works per distinct value, never per
+    row (a 100k-row file has a few hundred variants and ring sizes):
+
+    - `variant_lookup` (options -> metal, karat, finish) from the variant options;
+    - `attribute_lookup` (match_key -> engraving, ring_size, metal) from the orders' cart
+      attributes (`Note Attributes`), for orders that have any;
+    - `ring_size_lookup` (text -> mm) for every ring size text in the file or its attributes;
+      a size that can't be read maps to NULL (kept as text on the job for staff to correct).
+    """
+    options = lines["options"].dropna().unique()
+    variants = [(o, *metal_and_karat(str(o))) for o in options]
+    variant_lookup = pd.DataFrame(variants, columns=["options", "metal", "karat", "finish"],
+                                  dtype=object)
+
+    notes = orders[["match_key", "note_attributes"]].dropna()
+    notes = notes[notes["note_attributes"].str.contains(":", regex=False)]
+    attributes = []
+    for key, text in zip(notes["match_key"], notes["note_attributes"], strict=True):
+        known = cart_attributes(text)[0]
+        if known:
+            attributes.append((key, known.get("engraving"), known.get("ring_size"),
+                               known.get("metal")))
+    attribute_lookup = pd.DataFrame(attributes, dtype=object,
+                                    columns=["match_key", "engraving", "ring_size", "metal"])
+
+    texts = set(lines["ring_size_text"].dropna().unique())
+    texts.update(attribute_lookup["ring_size"].dropna())
+    sizes = []
+    for text in texts:
         try:
             size = parse_ring_size(str(text))
         except InvalidInput:
-            size = None  # kept as text on the job; staff see it and correct it
-        sizes[text] = None if size is None else float(size)
-    lines["ring_size_mm"] = lines["ring_size_text"].map(sizes)
-    for column in ("engraving", "ring_size_text", "metal", "karat", "finish", "ring_size_mm"):
-        lines[column] = lines[column].astype(object).where(lines[column].notna(), None)
-    return lines
+            size = None
+        sizes.append((text, None if size is None else float(size)))
+    ring_size_lookup = pd.DataFrame(sizes, columns=["text", "mm"]).astype(
+        {"text": object, "mm": "float64"})
+    return {"variant_lookup": variant_lookup, "attribute_lookup": attribute_lookup,
+            "ring_size_lookup": ring_size_lookup}
 
 
 def _job_rules(con) -> list[JobRule]:
@@ -123,11 +134,17 @@ def _job_rules(con) -> list[JobRule]:
 
 def _stage(con, parsed: ParsedExport, source: str) -> None:
     """Load the parsed frames into temp tables `inc` (orders, matched to existing ones) and
-    `inc_lines`, deduplicating an order that appears twice in one file (first one wins)."""
+    `inc_lines` (lines with what the import lifts from them), deduplicating an order that
+    appears twice in one file (first one wins)."""
     orders = parsed.orders
-    lines = _prepared_lines(parsed.lines, orders, _job_rules(con))
+    if orders["match_key"].duplicated().any():  # the Shopify parser refuses these; others may not
+        orders = orders.sort_values("first_row").drop_duplicates("match_key")
+    lines = _lines_with_job_flags(parsed.lines, orders, _job_rules(con))
+    lookups = _customization_lookups(lines, orders)
     con.register("incoming_orders", orders)
     con.register("incoming_lines", lines)
+    for name, frame in lookups.items():
+        con.register(name, frame)
     # A money column the file lacks arrives as NULL: stored as 0 (the parser noted it once).
     money = ", ".join(f"coalesce(CAST(i.{m} AS DECIMAL(12,2)), 0) AS {m}" for m in _MONEY)
     con.execute(f"""
@@ -143,20 +160,30 @@ def _stage(con, parsed: ParsedExport, source: str) -> None:
                i.notes, i.note_attributes, i.tags, i.shipping_address, i.source_name,
                i.payment_method, i.first_row, o.id AS existing_id
           FROM incoming_orders i
-          LEFT JOIN orders o ON o.source = '{source}' AND o.match_key = i.match_key
-         QUALIFY row_number() OVER (PARTITION BY i.match_key ORDER BY i.first_row) = 1""")
+          LEFT JOIN orders o ON o.source = '{source}' AND o.match_key = i.match_key""")
+    # Cart attributes (a) describe the piece only when the order has one job (single_job);
+    # the line's own variant options (v) and ring size text win over them.
     con.execute("""
         CREATE OR REPLACE TEMP TABLE inc_lines AS
+        WITH l AS (
+            SELECT l.*, a.engraving AS a_engraving, a.metal AS a_metal,
+                   coalesce(l.ring_size_text, a.ring_size) AS size_text
+              FROM incoming_lines l
+              LEFT JOIN attribute_lookup a ON l.single_job AND a.match_key = l.match_key)
         SELECT l.match_key, CAST(l.line_no AS INTEGER) AS line_no, l.title,
                CAST(l.quantity AS INTEGER) AS quantity, CAST(l.price AS DECIMAL(12,2)) AS price,
-               l.sku, l.vendor, l.fulfillment_status, l.ring_size_text, l.options,
-               CAST(l.ring_size_mm AS DECIMAL(5,2)) AS ring_size_mm, l.makes_job,
-               CAST(l.engraving AS VARCHAR) AS engraving, CAST(l.metal AS VARCHAR) AS metal,
-               CAST(l.karat AS VARCHAR) AS karat, CAST(l.finish AS VARCHAR) AS finish,
+               l.sku, l.vendor, l.fulfillment_status,
+               CAST(l.size_text AS VARCHAR) AS ring_size_text, l.options,
+               CAST(s.mm AS DECIMAL(5,2)) AS ring_size_mm, l.makes_job,
+               CAST(l.a_engraving AS VARCHAR) AS engraving,
+               CAST(coalesce(v.metal, l.a_metal) AS VARCHAR) AS metal,
+               CAST(v.karat AS VARCHAR) AS karat, CAST(v.finish AS VARCHAR) AS finish,
                i.existing_id
-          FROM incoming_lines l JOIN inc i USING (match_key)""")
-    con.unregister("incoming_orders")
-    con.unregister("incoming_lines")
+          FROM l JOIN inc i USING (match_key)
+          LEFT JOIN variant_lookup v ON v.options = l.options
+          LEFT JOIN ring_size_lookup s ON s.text = l.size_text""")
+    for name in ("incoming_orders", "incoming_lines", *lookups):
+        con.unregister(name)
     distinct = " OR ".join(f"o.{f} IS DISTINCT FROM i.{f}" for f in SHOPIFY_ORDER_FIELDS)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE inc_changed AS
@@ -340,63 +367,61 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
             _cancel_new_jobs_of_dead_orders(con, params)
 
         progress(0.7, "Adding line items and jobs")
-        _run(con, """
+        dead = ", ".join(f"'{s}'" for s in _DEAD)
+        # Narrow on purpose (memory): ids, the starting stage and the staged line's rowid;
+        # the line's text columns are read from inc_lines by rowid where they are stored.
+        # Ids are drawn over the rows in file order (the subquery's ORDER BY).
+        _run(con, f"""
             CREATE OR REPLACE TEMP TABLE new_lines AS
-            SELECT nextval('order_line_id_seq') AS line_id, o.id AS order_id, l.line_no,
-                   l.title, l.sku, l.vendor, l.quantity, l.price, l.options,
-                   l.fulfillment_status, l.makes_job, i.placed_at, i.cancelled_at,
-                   i.financial_status, i.fulfillment_status AS order_fulfillment
-              FROM inc_lines l
-              JOIN inc i USING (match_key)
-              JOIN orders o ON o.source = $source AND o.match_key = l.match_key
-             WHERE NOT EXISTS (SELECT 1 FROM order_lines x
-                                WHERE x.order_id = o.id AND x.line_no = l.line_no)
-             ORDER BY i.first_row, l.line_no""", params)
+            SELECT nextval('order_line_id_seq') AS line_id, s.*
+              FROM (SELECT o.id AS order_id, l.rowid AS staged_line, l.makes_job,
+                           coalesce(i.placed_at, $at) AS began_at,
+                           CASE WHEN i.cancelled_at IS NOT NULL
+                                  OR i.financial_status IN ({dead}) THEN 'cancelled'
+                                WHEN l.fulfillment_status = 'fulfilled'
+                                  OR i.fulfillment_status = 'fulfilled' THEN 'completed'
+                                ELSE 'new' END AS initial_state
+                      FROM inc_lines l
+                      JOIN inc i USING (match_key)
+                      JOIN orders o ON o.source = $source AND o.match_key = l.match_key
+                     WHERE NOT EXISTS (SELECT 1 FROM order_lines x
+                                        WHERE x.order_id = o.id AND x.line_no = l.line_no)
+                     ORDER BY i.first_row, l.line_no) s""", params)
         _run(con, """
             INSERT INTO order_lines (id, order_id, line_no, title, sku, vendor, quantity, price,
                                      options)
-            SELECT line_id, order_id, line_no, title, sku, vendor, quantity, price, options
-              FROM new_lines""", params)
-        dead = ", ".join(f"'{s}'" for s in _DEAD)
-        # Only ids and the starting stage: the job's other fields are joined in from
-        # new_lines and inc_lines (memory: one narrow copy, not every column twice).
-        _run(con, f"""
+            SELECT n.line_id, n.order_id, l.line_no, l.title, l.sku, l.vendor, l.quantity,
+                   l.price, l.options
+              FROM new_lines n JOIN inc_lines l ON l.rowid = n.staged_line""", params)
+        _run(con, """
             CREATE OR REPLACE TEMP TABLE new_jobs AS
-            SELECT nextval('job_id_seq') AS job_id, n.line_id,
-                   CASE WHEN n.cancelled_at IS NOT NULL OR n.financial_status IN ({dead})
-                            THEN 'cancelled'
-                        WHEN n.fulfillment_status = 'fulfilled'
-                          OR n.order_fulfillment = 'fulfilled' THEN 'completed'
-                        ELSE 'new' END AS initial_state
-              FROM new_lines n WHERE n.makes_job ORDER BY n.line_id""", params)
+            SELECT nextval('job_id_seq') AS job_id, line_id
+              FROM (SELECT line_id FROM new_lines WHERE makes_job ORDER BY line_id)""", params)
+        # The job began when the order was placed: its stage clock and first history row.
         _run(con, """
             INSERT INTO jobs (id, job_number, order_id, order_line_id, piece, metal, karat,
                 ring_size_mm, ring_size_text, engraving, details, design_needed, promised_date,
                 rush, location, state, stage_entered_at, created_at, updated_at,
                 import_batch_id)
-            SELECT j.job_id, printf('J-%04d', j.job_id), n.order_id, n.line_id, n.title,
+            SELECT j.job_id, printf('J-%04d', j.job_id), n.order_id, n.line_id, l.title,
                    l.metal, l.karat, l.ring_size_mm, l.ring_size_text, l.engraving,
-                   to_json(struct_pack(quantity := n.quantity, sku := n.sku,
-                                       vendor := n.vendor, options := n.options,
-                                       finish := l.finish, price := n.price::VARCHAR,
-                                       source_line := n.line_no)),
+                   to_json(struct_pack(quantity := l.quantity, sku := l.sku,
+                                       vendor := l.vendor, options := l.options,
+                                       finish := l.finish, price := l.price::VARCHAR,
+                                       source_line := l.line_no)),
                    true,
-                   CASE WHEN j.initial_state = 'new'
-                        THEN CAST(coalesce(n.placed_at, $at) AS DATE) + $lead END,
-                   false, 'front_desk', j.initial_state, coalesce(n.placed_at, $at), $at, $at,
-                   $batch
+                   CASE WHEN n.initial_state = 'new'
+                        THEN CAST(n.began_at AS DATE) + $lead END,
+                   false, 'front_desk', n.initial_state, n.began_at, $at, $at, $batch
               FROM new_jobs j
               JOIN new_lines n USING (line_id)
-              JOIN orders o ON o.id = n.order_id
-              JOIN inc_lines l ON l.match_key = o.match_key AND l.line_no = n.line_no
-             ORDER BY j.job_id""", params)
+              JOIN inc_lines l ON l.rowid = n.staged_line""", params)
         con.execute("DROP TABLE inc_lines")
         _run(con, """
             INSERT INTO job_status_history (job_id, from_state, to_state, trigger, actor,
                                             changed_at, note)
-            SELECT j.job_id, NULL, j.initial_state, 'import', $actor,
-                   coalesce(n.placed_at, $at),  -- the job began when the order was placed
-                   CASE j.initial_state
+            SELECT j.job_id, NULL, n.initial_state, 'import', $actor, n.began_at,
+                   CASE n.initial_state
                         WHEN 'cancelled' THEN 'Cancelled in Shopify before it was imported'
                         WHEN 'completed' THEN 'Already fulfilled in Shopify when imported'
                         ELSE 'Imported from ' || $file END
@@ -404,12 +429,11 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
         _run(con, """
             INSERT INTO audit_log (actor, action, entity, entity_id, before, after, changed_at,
                                    import_batch_id)
-            SELECT $actor, 'job.import', 'job', j.job_id, NULL,
-                   to_json(struct_pack(job_number := printf('J-%04d', j.job_id),
-                                       piece := n.title, order_id := n.order_id,
-                                       state := j.initial_state)),
+            SELECT $actor, 'job.import', 'job', id, NULL,
+                   to_json(struct_pack(job_number := job_number, piece := piece,
+                                       order_id := order_id, state := state)),
                    $at, $batch
-              FROM new_jobs j JOIN new_lines n USING (line_id)""", params)
+              FROM jobs WHERE import_batch_id = $batch""", params)
         progress(0.9, "Saving")
         for table in ("new_jobs", "new_lines", "inc_changed", "inc"):
             con.execute(f"DROP TABLE IF EXISTS {table}")

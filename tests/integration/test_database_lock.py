@@ -97,3 +97,43 @@ def test_connecting_twice_keeps_the_data(tmp_path):
         "Europe/Lisbon",)
     assert con.execute("SELECT count(*) FROM schema_version").fetchone() == (LATEST,)
     con.close()
+
+
+def test_two_connections_in_one_process_share_the_file_and_outlive_each_other(tmp_path):
+    # The file is attached to an in-memory database named after it (storage.db.connect): a
+    # second connect() in the same process (a page test beside the app's cached connection)
+    # must share it, not fail to attach the same file twice.
+    path = tmp_path / "shared.duckdb"
+    first = db.connect(path)
+    second = db.connect(path)
+    first.execute("INSERT INTO settings (key, value) VALUES ('probe', 'one')")
+    assert second.execute("SELECT value FROM settings WHERE key = 'probe'").fetchall() == [
+        ("one",)]
+    first.close()
+    assert db.cursor(second).execute("SELECT count(*) FROM settings WHERE key = 'probe'"
+                                     ).fetchall() == [(1,)]
+    second.close()
+    again = db.connect(path)  # everything closed: the file is attached afresh
+    assert again.execute("SELECT value FROM settings WHERE key = 'probe'").fetchall() == [
+        ("one",)]
+    again.close()
+
+
+def test_tables_are_stored_in_small_row_groups_and_the_file_opens_in_plain_duckdb(tmp_path):
+    # Small row groups let a big import write full groups to the file as it goes instead of
+    # holding the whole transaction in memory (bench/README.md, import finding 2).
+    import duckdb
+
+    path = tmp_path / "groups.duckdb"
+    con = db.connect(path)
+    rows = 2 * db.ROW_GROUP_SIZE + 5
+    con.execute("CREATE TABLE probe AS SELECT range AS i FROM range(?)", [rows])
+    groups = con.execute("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('probe')"
+                         ).fetchall()[0][0]
+    assert groups == 3
+    con.close()
+    plain = duckdb.connect(str(path))
+    assert plain.execute("SELECT (SELECT count(*) FROM probe), "
+                         "(SELECT max(version) FROM schema_version)").fetchall() == [
+        (rows, LATEST)]
+    plain.close()
