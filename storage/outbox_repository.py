@@ -59,14 +59,26 @@ def customer(con, customer_id: int | None) -> dict | None:
     return rows[0] if rows else None
 
 
+# What the dispatcher needs to tell whether a message is out of date, each measured from when
+# it became due (a retry makes it due again, so staff can still send it): `superseded_by`, the
+# stage of the newest message about the job when one for another stage was written since;
+# `job_state` and `job_moved_since` (the job entered its current stage since).
+_WITH_CONTEXT = f"""
+    SELECT {_SELECT}, j.job_number, c.notifications_opt_out AS opted_out, j.state AS job_state,
+           j.stage_entered_at >= coalesce(m.due_since, m.created_at) AS job_moved_since,
+           (SELECT CASE WHEN bool_or(n.stage <> m.stage) THEN max_by(n.stage, n.id) END
+              FROM notification_outbox n
+             WHERE n.job_id = m.job_id AND n.id > m.id
+               AND n.created_at >= coalesce(m.due_since, m.created_at)) AS superseded_by
+      FROM notification_outbox m
+      LEFT JOIN jobs j ON j.id = m.job_id
+      LEFT JOIN customers c ON c.id = m.customer_id"""
+
+
 def message(con, outbox_id: int) -> dict | None:
-    """One outbox row with its job number and the customer's opt-out, or None."""
-    rows = _rows(con.execute(f"""
-        SELECT {_SELECT}, j.job_number, c.notifications_opt_out AS opted_out
-          FROM notification_outbox m
-          LEFT JOIN jobs j ON j.id = m.job_id
-          LEFT JOIN customers c ON c.id = m.customer_id
-         WHERE m.id = ?""", [outbox_id]))
+    """One outbox row with its job number, the customer's opt-out (`opted_out`) and what
+    shows it out of date (`superseded_by`, `job_state`, `job_moved_since`), or None."""
+    rows = _rows(con.execute(f"{_WITH_CONTEXT} WHERE m.id = ?", [outbox_id]))
     return rows[0] if rows else None
 
 
@@ -74,12 +86,8 @@ def messages(con, ids: Sequence[int]) -> list[dict]:
     """The rows of `ids` (as `message` gives them), in id order."""
     if not ids:
         return []
-    return _rows(con.execute(f"""
-        SELECT {_SELECT}, j.job_number, c.notifications_opt_out AS opted_out
-          FROM notification_outbox m
-          LEFT JOIN jobs j ON j.id = m.job_id
-          LEFT JOIN customers c ON c.id = m.customer_id
-         WHERE m.id IN (SELECT unnest(?)) ORDER BY m.id""", [list(ids)]))
+    return _rows(con.execute(f"{_WITH_CONTEXT} WHERE m.id IN (SELECT unnest(?)) ORDER BY m.id",
+                             [list(ids)]))
 
 
 # --- queueing -------------------------------------------------------------------------------

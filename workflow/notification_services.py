@@ -335,6 +335,24 @@ class Dispatcher:
         except ValueError:
             return timedelta(days=7)
 
+    @staticmethod
+    def _moved_past(row: dict) -> str | None:
+        """Why a message is out of date, or None. "Your design awaits approval" after the
+        approval would only confuse: a message is not sent when a newer one about the job
+        was written since it became due (that one tells the customer), or when the job has
+        since entered another stage customers hear about (even with that stage's messages
+        switched off). Hold is internal: a job on hold still gets its message."""
+        if row.get("superseded_by"):
+            newer = STAGES.get(row["superseded_by"], row["superseded_by"])
+            return ("Not sent: the piece had moved on before it went out; the newer message "
+                    f"({newer}) tells the customer where it is (retry it to send it anyway).")
+        state = row.get("job_state")
+        if (row.get("job_moved_since") and state != row["stage"]
+                and state in NOTIFIED_STAGES):
+            return (f"Not sent: the piece had moved on to {STAGES.get(state, state)} before it "
+                    "went out (retry it to send it anyway).")
+        return None
+
     def _expire(self, settings: dict[str, str], now: datetime) -> int:
         max_age = self._max_age(settings)
         if max_age.total_seconds() <= 0:
@@ -412,6 +430,9 @@ class Dispatcher:
         if row.get("opted_out") and row["stage"] not in MUST_SEND_STAGES:
             return self._close(row, Status.CANCELLED,
                                "Not sent: the customer asked not to get updates.", report)
+        moved = self._moved_past(row)
+        if moved:
+            return self._close(row, Status.CANCELLED, moved, report)
         route = self._route(row, settings.get("notify.shop_email") or None)
         if isinstance(route, str):
             return self._close(row, Status.FAILED, route, report)

@@ -414,3 +414,59 @@ def test_a_row_queued_before_messages_were_stored_rendered_is_rendered_when_sent
     assert (row["subject"], row["recipient_email"]) == ("Your Solitaire ring is ready",
                                                         "jordan@example.com")
     assert Status.LABELS[row["status"]] == "Delivered locally"
+
+
+def test_a_message_the_piece_has_moved_past_is_not_sent_but_staff_can_still_send_it(
+        shop, tmp_path):
+    # Approved and in production before the dispatcher ran: "your design awaits approval" would
+    # only confuse; the newest message goes out, the older ones are closed with the reason.
+    job_id = shop.walk_in()["job_id"]
+    shop.change(job_id, "start_design", shop.designer)
+    shop.drive(job_id, "in_production")
+    stages = [m["stage"] for m in messages(shop, job_id)]
+    assert stages == ["design_consultation", "awaiting_approval", "in_production"]
+    report = dispatcher(shop, tmp_path / "outbox").drain()
+    assert (report.cancelled, report.delivered_locally) == (2, 1)
+    rows = {m["stage"]: m for m in messages(shop, job_id)}
+    assert rows["in_production"]["status"] == "delivered_locally"
+    for stage in ("design_consultation", "awaiting_approval"):
+        assert rows[stage]["status"] == "cancelled"
+        assert rows[stage]["last_error"] == (
+            "Not sent: the piece had moved on before it went out; the newer message (In "
+            "production) tells the customer where it is (retry it to send it anyway).")
+    assert [e["Subject"] for e in eml_files(tmp_path / "outbox")] == [
+        rows["in_production"]["subject"]]
+
+    notify.retry_message(shop.uow(), rows["awaiting_approval"]["id"], shop.manager)
+    assert dispatcher(shop, tmp_path / "outbox").drain().delivered_locally == 1
+    assert [m["status"] for m in messages(shop, job_id)] == [
+        "cancelled", "delivered_locally", "delivered_locally"]
+
+
+def test_a_message_the_piece_has_moved_past_is_not_sent_with_that_stages_messages_off(
+        shop, tmp_path):
+    switch(shop, "in_production", "off")
+    job_id = shop.walk_in()["job_id"]
+    shop.change(job_id, "start_design", shop.designer)
+    shop.drive(job_id, "in_production")
+    # no newer message was written, but the job is past approval: nothing stale goes out
+    report = dispatcher(shop, tmp_path / "outbox").drain()
+    assert (report.cancelled, report.delivered_locally) == (2, 0)
+    rows = messages(shop, job_id)
+    assert [(m["stage"], m["status"]) for m in rows] == [
+        ("design_consultation", "cancelled"), ("awaiting_approval", "cancelled")]
+    assert rows[1]["last_error"] == ("Not sent: the piece had moved on to In production "
+                                     "before it went out (retry it to send it anyway).")
+    notify.retry_message(shop.uow(), rows[1]["id"], shop.manager)
+    assert dispatcher(shop, tmp_path / "outbox").drain().delivered_locally == 1
+
+
+def test_a_job_on_hold_or_in_quality_check_still_gets_its_message(shop, tmp_path):
+    held = shop.walk_in("Signet ring")["job_id"]
+    shop.change(held, "start_design", shop.designer)
+    shop.change(held, "hold", shop.manager, reason="Waiting for the stone")
+    checked = shop.walk_in("Band", design_needed=False)["job_id"]
+    shop.change(checked, "start_production", shop.ben)
+    shop.drive(checked, "quality_check")
+    report = dispatcher(shop, tmp_path / "outbox").drain()
+    assert (report.cancelled, report.delivered_locally) == (0, 2)
