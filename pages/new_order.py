@@ -16,15 +16,9 @@ cur = common.cursor()
 settings = queries.all_settings(cur)
 st.title("New walk-in order")
 
-created = st.session_state.get("last_created")
-if created:
-    st.success(f"Order {created['order_name']} created with jobs "
-               f"{', '.join(created['job_numbers'])}.")
-    cols = st.columns(len(created["job_numbers"]) + 1)
-    for col, number in zip(cols, created["job_numbers"], strict=False):
-        if col.button(f"Open {number}", key=f"open_new_{number}"):
-            st.session_state.pop("last_created", None)
-            common.open_job(number)
+# The last order's banner goes here, filled at the end of the run: a new submission replaces
+# it, so an error about the next customer's form never sits beside an old "created".
+banner = st.container()
 FORM_KEYS = ("piece_count", "cust_", "piece_", "price_", "size_", "metal_", "karat_",
              "stones_", "engraving_", "due_", "rush_", "design_", "notes_", "currency",
              "deposit", "order_notes")
@@ -81,6 +75,7 @@ with st.form("walk_in"):
 form_number = st.session_state.setdefault("walk_in_form_number", 0)
 if submitted and st.session_state.get("walk_in_form_used") != form_number:
     st.session_state["walk_in_form_used"] = form_number
+    st.session_state.pop("last_created", None)
     try:
         result = services.create_walk_in_order(
             common.uow(), actor, customer_name=name, email=email, phone=phone,
@@ -95,3 +90,14 @@ if submitted and st.session_state.get("walk_in_form_used") != form_number:
         for key in [k for k in st.session_state if k.startswith(FORM_KEYS)]:
             del st.session_state[key]  # a fresh, empty form for the next customer
         st.rerun()
+
+created = st.session_state.get("last_created")
+if created:
+    with banner:
+        st.success(f"Order {created['order_name']} created with jobs "
+                   f"{', '.join(created['job_numbers'])}.")
+        cols = st.columns(len(created["job_numbers"]) + 1)
+        for col, number in zip(cols, created["job_numbers"], strict=False):
+            if col.button(f"Open {number}", key=f"open_new_{number}"):
+                st.session_state.pop("last_created", None)
+                common.open_job(number)

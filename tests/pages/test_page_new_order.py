@@ -109,3 +109,14 @@ def test_open_goes_to_the_new_job(eur_shop):
 
     assert not at.exception
     assert values(at.title)[0].startswith(f"{number} · Signet ring")
+
+
+def test_an_error_on_the_next_customers_form_replaces_the_last_orders_banner(eur_shop):
+    at = submit(fill(new_order_page(eur_shop)))
+    assert values(at.success)[0].startswith("Order W-0001 created")
+
+    submit(fill(at, name="Grace Hopper", email="grace-at-example"))
+
+    assert values(at.error) == ["Email 'grace-at-example' doesn't look like an email address."]
+    assert values(at.success) == []  # no "W-0001 created" beside the refusal
+    assert eur_shop.count("orders", "source = 'walk_in'") == 1
