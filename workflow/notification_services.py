@@ -686,7 +686,8 @@ def save_template(uow: UnitOfWork, stage: str, actor: Actor, *, subject: str, te
     """Store the shop's template for `stage` after checking that it renders (audited).
 
     Raises `TemplateInvalid` (an `InvalidInput`) naming the part, line and reason, e.g.
-    "HTML, line 3: unexpected '}'" or "Subject, line 1: 'custmer' is undefined".
+    "HTML, line 3: a '}' with nothing to close ..." or "Subject, line 1: there is no field
+    'custmer' ...".
     """
     _require_manager(actor, "message templates")
     _check_stage(stage)

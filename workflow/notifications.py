@@ -14,6 +14,7 @@ on record, and editing a template later never changes a message already queued.
 from __future__ import annotations
 
 import random
+import re
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -323,7 +324,8 @@ def sample_context(shop_name: str = "Atelier workshop") -> dict[str, Any]:
 class TemplateInvalid(InvalidInput):
     """A template that does not render, with the part, line and reason for the person.
 
-    `str(error)`: "HTML, line 3: unexpected '}'". `problems` lists every part's problem.
+    `str(error)`: "HTML, line 3: a '}' with nothing to close: ...". `problems` lists every
+    part's problem as (part, line or None, reason in plain words).
     """
 
     def __init__(self, problems: list[tuple[str, int | None, str]]):
@@ -363,12 +365,50 @@ def _error_line(exc: Exception) -> int | None:
     return None
 
 
+_FIELDS_HINT = ("fields are written {{ customer.first_name }}, {{ job.piece }} ...; "
+                "see the list of fields")
+
+
 def _reason(exc: Exception) -> str:
+    """Jinja's error in the words of a person editing a message (Jinja's own words are for
+    programmers: "Unexpected end of template. Jinja was looking for ...")."""
+    message = getattr(exc, "message", None) or str(exc)
     if isinstance(exc, jinja2.UndefinedError):
-        return f"{exc.message} (check the name against the list of fields)"
+        name = re.search(r"'([^']+)' is undefined", message)
+        attribute = re.search(r"has no attribute '([^']+)'", message)
+        if name:
+            return f"there is no field '{name.group(1)}' ({_FIELDS_HINT})"
+        if attribute:
+            return f"there is no field '{attribute.group(1)}' ({_FIELDS_HINT})"
+        return f"a field that doesn't exist is used ({_FIELDS_HINT})"
     if isinstance(exc, jinja2.TemplateSyntaxError):
-        return exc.message or str(exc)
-    return f"{type(exc).__name__}: {exc}"
+        return _syntax_reason(message)
+    return f"it can't be filled in ({message})"
+
+
+def _syntax_reason(message: str) -> str:
+    unclosed = re.search(r"innermost block that needs to be closed is '(\w+)'", message)
+    if unclosed:
+        block = unclosed.group(1)
+        return f"a {{% {block} %}} is never closed: add {{% end{block} %}} where it should end"
+    stray_end = re.search(r"Encountered unknown tag '(end\w+)'", message)
+    if stray_end:
+        return f"a {{% {stray_end.group(1)} %}} closes nothing: remove it, or open it first"
+    unknown_tag = re.search(r"Encountered unknown tag '(\w+)'", message)
+    if unknown_tag:
+        return (f"'{{% {unknown_tag.group(1)} %}}' is not something a message can do (use "
+                "{% if %}, {% else %}, {% endif %})")
+    no_filter = re.search(r"No filter named '([^']+)'", message)
+    if no_filter:
+        return (f"there is no filter '{no_filter.group(1)}' (you can use nice_date, upper, "
+                "lower, title, default)")
+    if "unexpected '}'" in message:
+        return "a '}' with nothing to close: fields are written {{ name }}, with two on each side"
+    if "unexpected end of template" in message.lower() or "unexpected end of" in message:
+        return "something was opened ({{, {% or a quote) and never closed"
+    if message.startswith(("expected token", "Expected an expression", "unexpected")):
+        return f"this part can't be read: {{{{ }}}} or {{% %}} is incomplete ({message})"
+    return message
 
 
 @dataclass(frozen=True)
@@ -410,7 +450,7 @@ def check_template(template: MessageTemplate, shop_name: str = "Atelier workshop
     """Refuse a template that doesn't compile, or uses a name that isn't a field.
 
     Renders it strictly against `sample_context`. Raises `TemplateInvalid` ("Subject, line 1:
-    'custmer' is undefined ..."), or `InvalidInput` for an empty subject or text.
+    there is no field 'custmer' ..."), or `InvalidInput` for an empty subject or text.
     """
     if not template.subject.strip():
         raise TemplateInvalid([("subject", None, "the subject is empty")])

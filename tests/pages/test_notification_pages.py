@@ -203,10 +203,10 @@ def test_a_template_that_does_not_render_is_refused_with_line_and_reason(shop):
     at.text_area(key="tpl_text_design_consultation").input(
         "Hi {{ customer.first_name }},\n\n{% if job.promised_date %}soon\n").run()
     (preview_error,) = values(at.error)
-    assert preview_error.startswith("This template doesn't render: Plain text, line 3: "
-                                    "Unexpected end of template")
+    assert preview_error == ("This template doesn't render: Plain text, line 3: a {% if %} is "
+                             "never closed: add {% endif %} where it should end")
     at.button(key="tpl_save").click().run()
-    assert values(at.error)[0].startswith("Plain text, line 3: Unexpected end of template")
+    assert values(at.error)[0].startswith("Plain text, line 3: a {% if %} is never closed")
     assert shop.count("message_templates") == 0
 
 

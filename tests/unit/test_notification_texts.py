@@ -104,20 +104,39 @@ def broken(**parts) -> MessageTemplate:
 def test_a_syntax_error_is_refused_with_its_part_and_line():
     with pytest.raises(TemplateInvalid) as caught:
         check_template(broken(html="<p>Hi</p>\n<p>\n{{ job.piece }</p>"))
-    assert str(caught.value) == "HTML, line 3: unexpected '}'"
-    assert caught.value.problems == [("html", 3, "unexpected '}'")]
+    reason = "a '}' with nothing to close: fields are written {{ name }}, with two on each side"
+    assert str(caught.value) == f"HTML, line 3: {reason}"
+    assert caught.value.problems == [("html", 3, reason)]
 
 
-def test_an_unclosed_block_is_refused_with_the_line_and_what_jinja_expected():
-    with pytest.raises(TemplateInvalid, match=r"^Plain text, line \d+: Unexpected end of "
-                                              r"template.*'endif'"):
+def test_an_unclosed_block_is_refused_with_the_line_and_what_to_add():
+    with pytest.raises(TemplateInvalid) as caught:
         check_template(broken(text="Hi\n{% if job.promised_date %}\nsoon\n"))
+    assert str(caught.value) == ("Plain text, line 2: a {% if %} is never closed: add "
+                                 "{% endif %} where it should end")
+
+
+@pytest.mark.parametrize(("source", "reason"), [
+    ("{% endif %}", "a {% endif %} closes nothing: remove it, or open it first"),
+    ("{{ job.promised_date | nice_dat }}",
+     "there is no filter 'nice_dat' (you can use nice_date, upper, lower, title, default)"),
+    ("Hi {{ customer.name", "something was opened ({{, {% or a quote) and never closed"),
+    ("{{ customer.nme }}", "there is no field 'nme' (fields are written "
+                           "{{ customer.first_name }}, {{ job.piece }} ...; see the list of "
+                           "fields)"),
+    ("{{ 1 // 0 }}", "it can't be filled in (integer division or modulo by zero)"),
+])
+def test_jinjas_errors_are_said_in_the_editors_words(source, reason):
+    with pytest.raises(TemplateInvalid) as caught:
+        check_template(broken(subject=source))
+    assert str(caught.value) == f"Subject, line 1: {reason}"
+    assert "Jinja" not in str(caught.value) and "Error" not in str(caught.value)
 
 
 def test_a_misspelt_field_is_refused_with_its_line():
     with pytest.raises(TemplateInvalid) as caught:
         check_template(broken(text="Hi {{ customer.first_name }},\n\nYour {{ jb.piece }}"))
-    assert str(caught.value).startswith("Plain text, line 3: 'jb' is undefined")
+    assert str(caught.value).startswith("Plain text, line 3: there is no field 'jb' (")
 
 
 def test_each_broken_part_is_named():
