@@ -514,8 +514,12 @@ def demo_orders(orders: int, *, seed: int = 7, start: date | None = None,
         if cancelled_at is not None:
             fulfillment = "restocked" if status == "refunded" else "unfulfilled"
         elif age_days > 45 or rng.random() < 0.15:
-            fulfillment = "fulfilled" if n_lines == 1 or rng.random() < 0.9 else "partial"
-            fulfilled_at = created + timedelta(days=rng.int(7, 42),
+            # A piece still unmade months later would be a forgotten job, not a demo of one:
+            # only recent orders are partly fulfilled (one piece handed over, one on the bench).
+            partial = age_days <= 45 and n_lines > 1 and rng.random() < 0.5
+            fulfillment = "partial" if partial else "fulfilled"
+            fulfilled_at = created + timedelta(days=rng.int(7, 42) if not partial else
+                                               rng.int(1, max(1, age_days)),
                                                hours=rng.int(0, 9))
         else:
             fulfillment = "unfulfilled"

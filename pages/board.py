@@ -67,7 +67,10 @@ for col, state in zip(cols, columns_wanted, strict=True):
         shown = st.session_state.get(f"board_more_{state}", PAGE_SIZE)
         for job in in_stage.head(shown).itertuples():
             with st.container(border=True):
-                flags = ("🔥 " if job.rush else "") + ("⏰ " if job.overdue else "")
+                # Material Symbols come with Streamlit's fonts; emoji need the machine's
+                # (a browser without an emoji font showed empty boxes)
+                flags = (f"{common.RUSH_ICON} " if job.rush else "") + (
+                    f"{common.OVERDUE_ICON} " if job.overdue else "")
                 if st.button(f"{flags}{job.job_number}", key=f"open_{job.id}",
                              width="stretch"):
                     common.open_job(job.job_number)

@@ -22,6 +22,9 @@ from workflow.model import Actor
 from workflow.services import actor_for
 
 JOB_PAGE = "pages/job.py"
+# Flags on job cards and titles, as Material Symbols (they come with Streamlit's fonts).
+RUSH_ICON = ":material/local_fire_department:"
+OVERDUE_ICON = ":material/schedule:"
 BOARD_PAGE = "pages/board.py"
 
 

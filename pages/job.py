@@ -55,7 +55,7 @@ def _size(n: int) -> str:
                                          else f"{n / 1024 / 1024:.1f} MB")
 
 
-flags = (" 🔥 Rush" if job["rush"] else "")
+flags = (f" {common.RUSH_ICON} Rush" if job["rush"] else "")
 st.title(f"{job['job_number']} · {job['piece']}{flags}")
 common.show_flash("job_flash")
 if seen_version != job["version"]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from pages.common import OVERDUE_ICON, RUSH_ICON
 from tests.pages.support import (
     DEMO_MANAGER,
     MANAGER,
@@ -43,7 +44,7 @@ def test_the_board_shows_the_open_jobs_of_the_imported_export(eur_shop, open_job
         f"{n} jobs shown · open work by stage: New {n} · Design consultation 0")
     assert f"**New** · {n}" in values(at.markdown)
     # The sample's jobs were promised in June 2025: all overdue, flagged on the card.
-    assert all("⏰" in b.label for b in at.button if (b.key or "").startswith("open_"))
+    assert all(OVERDUE_ICON in b.label for b in at.button if (b.key or "").startswith("open_"))
 
 
 def test_clicking_a_card_opens_that_job(eur_shop, open_job_numbers):
@@ -106,7 +107,7 @@ def test_rush_and_overdue_filters_narrow_the_list(eur_shop, open_job_numbers):
 
     at.toggle(key="board_overdue").set_value(False).run()
     assert job_buttons(at) == [rush]
-    assert any(b.label.startswith("🔥") for b in at.button if b.key.startswith("open_"))
+    assert any(b.label.startswith(RUSH_ICON) for b in at.button if b.key.startswith("open_"))
 
     at.toggle(key="board_rush").set_value(False).run()
     assert sorted(job_buttons(at)) == everything
