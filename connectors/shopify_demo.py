@@ -47,6 +47,9 @@ __all__ = [
 
 DEFAULT_START = date(2025, 1, 6)
 SPAN_DAYS = 365
+# Orders of the last this many days are still being made (most unfulfilled); older ones are
+# fulfilled, as a workshop that keeps its promises has them.
+OPEN_WINDOW_DAYS = 40
 _CENT = Decimal("0.01")
 
 
@@ -513,10 +516,10 @@ def demo_orders(orders: int, *, seed: int = 7, start: date | None = None,
         fulfilled_at = None
         if cancelled_at is not None:
             fulfillment = "restocked" if status == "refunded" else "unfulfilled"
-        elif age_days > 45 or rng.random() < 0.15:
+        elif age_days > OPEN_WINDOW_DAYS or rng.random() < 0.15:
             # A piece still unmade months later would be a forgotten job, not a demo of one:
             # only recent orders are partly fulfilled (one piece handed over, one on the bench).
-            partial = age_days <= 45 and n_lines > 1 and rng.random() < 0.5
+            partial = age_days <= OPEN_WINDOW_DAYS and n_lines > 1 and rng.random() < 0.5
             fulfillment = "partial" if partial else "fulfilled"
             fulfilled_at = created + timedelta(days=rng.int(7, 42) if not partial else
                                                rng.int(1, max(1, age_days)),

@@ -45,6 +45,9 @@ class DemoResult:
 
 
 DEMO_ORDERS = 400
+# Made-to-order pieces take five weeks here: a little longer than the generator's window of
+# open orders (connectors.shopify_demo.OPEN_WINDOW_DAYS), so a few demo jobs are overdue.
+DEMO_LEAD_TIME_DAYS = 35
 DEMO_DAYS = 365  # the generator spreads orders over a year from its start date
 
 
@@ -82,7 +85,10 @@ def load_demo(uow_factory: Callable[[], UnitOfWork], parsed: ParsedExport, *, fi
     con = uow_factory().con
     people = {name: services.actor_for(con, sid) for name, sid in staff_ids.items()}
     stock = _stock_the_safe(uow_factory, people["Rosa Marquez"], now - timedelta(days=150))
-    summary = import_orders(uow_factory(), parsed, DEMO_LOADER, now=now - timedelta(days=1))
+    services.save_settings(uow_factory(), {"lead_time_days": str(DEMO_LEAD_TIME_DAYS)},
+                           people["Rosa Marquez"], now=now - timedelta(days=150))
+    summary = import_orders(uow_factory(), parsed, DEMO_LOADER, now=now - timedelta(days=1),
+                            lead_time_days=DEMO_LEAD_TIME_DAYS)
     rows = con.execute("""SELECT j.id, o.placed_at FROM jobs j JOIN orders o ON o.id = j.order_id
                           WHERE j.state = 'new' ORDER BY o.placed_at, j.id""").fetchall()
     moved = 0
