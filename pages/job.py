@@ -71,8 +71,9 @@ st.markdown(f"**Stage:** {stage}{held} · **Promised:** {due} · "
             f"**Assignee:** {job['assignee'] or 'unassigned'} · "
             f"**Where:** {job['location'].replace('_', ' ')} · "
             f"revision rounds {job['revision_rounds']} · reworks {job['reworks']}")
-if job["cancelled_at"] is not None and job["state"] not in ("cancelled", "completed"):
-    st.error("This order was cancelled in Shopify. Decide: cancel the job, or keep making it.")
+if job["cancelled_in_shopify"] and job["state"] not in ("cancelled", "completed"):
+    what = "cancelled" if job["cancelled_at"] is not None else job["financial_status"]
+    st.error(f"This order was {what} in Shopify. Decide: cancel the job, or keep making it.")
 
 # --- actions ---------------------------------------------------------------------------------
 facts = queries.job_facts(cur, job_id, actor_is_manager=actor.is_manager)

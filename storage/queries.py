@@ -96,7 +96,7 @@ def board_jobs(con, flt: BoardFilter, shop_tz: str, closed_limit: int = 200) -> 
                      " OR c.email ILIKE $q ESCAPE '\\' OR j.job_number ILIKE $q ESCAPE '\\')")
         params["q"] = f"%{_like_text(flt.search.strip())}%"
     extra = "".join(f" AND {w}" for w in where)
-    select = """
+    select = f"""
         SELECT j.id, j.job_number, j.state, j.held_from, j.piece, j.promised_date, j.rush,
                j.assignee_id, s.name AS assignee, c.name AS customer, c.email,
                o.name AS order_name, j.version,
@@ -104,7 +104,7 @@ def board_jobs(con, flt: BoardFilter, shop_tz: str, closed_limit: int = 200) -> 
                          CAST(timezone($tz, now()) AS DATE)) AS days_in_stage,
                coalesce(j.promised_date < CAST(timezone($tz, now()) AS DATE)
                         AND j.state NOT IN ('completed', 'cancelled'), false) AS overdue,
-               (o.cancelled_at IS NOT NULL) AS cancelled_in_shopify
+               {repositories.cancelled_in_shopify_sql()} AS cancelled_in_shopify
           FROM jobs j
           JOIN orders o ON o.id = j.order_id
           LEFT JOIN customers c ON c.id = o.customer_id
@@ -155,13 +155,13 @@ def _record(con, sql: str, params) -> dict | None:
 
 def job_detail(con, job_id: int) -> dict | None:
     """One job with its order, customer and assignee, and the order's balance due."""
-    return _record(con, """
+    return _record(con, f"""
         SELECT j.*, o.name AS order_name, o.source AS order_source, o.currency, o.total,
                o.financial_status, o.fulfillment_status, o.placed_at, o.cancelled_at,
                o.notes AS order_notes, o.note_attributes, o.shipping_address,
                o.refunded_amount,
-               o.total - coalesce((SELECT sum(p.amount) FROM payments p
-                                   WHERE p.order_id = o.id), 0) AS balance_due,
+               {repositories.balance_due_sql()} AS balance_due,
+               {repositories.cancelled_in_shopify_sql()} AS cancelled_in_shopify,
                c.id AS customer_id, c.name AS customer, c.email, c.phone, c.preferred_channel,
                c.marketing_consent,
                a.name AS assignee, b.name AS last_bench_jeweler
@@ -408,9 +408,10 @@ def orders(con, *, search: str = "", open_only: bool = True, shop_tz: str = "UTC
                timezone($tz, o.placed_at) AS placed_local, c.name AS customer, c.email,
                c.phone, {order_stage_sql("coalesce(j.states, [])")} AS stage,
                coalesce(j.jobs, 0) AS jobs, j.job_numbers, o.currency, o.total,
-               coalesce(p.paid, 0) AS paid, o.total - coalesce(p.paid, 0) AS balance_due,
+               coalesce(p.paid, 0) AS paid,
+               {repositories.balance_due_sql(paid="coalesce(p.paid, 0)")} AS balance_due,
                o.refunded_amount, o.financial_status, o.fulfillment_status,
-               o.cancelled_at IS NOT NULL AS cancelled_in_shopify
+               {repositories.cancelled_in_shopify_sql()} AS cancelled_in_shopify
           FROM orders o
           LEFT JOIN customers c ON c.id = o.customer_id
           LEFT JOIN j ON j.order_id = o.id

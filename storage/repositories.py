@@ -58,12 +58,32 @@ def insert_history(con, *, job_id: int, from_state: str | None, to_state: str, t
         [job_id, from_state, to_state, trigger, actor, at, note])
 
 
+# Shopify statuses after which nothing more is owed nor made: the order is dead there.
+DEAD_IN_SHOPIFY = ("voided", "expired", "refunded")
+
+
+def cancelled_in_shopify_sql(order: str = "o") -> str:
+    """SQL for "Shopify cancelled, voided, expired or fully refunded this order" (bool)."""
+    dead = ", ".join(f"'{s}'" for s in DEAD_IN_SHOPIFY)
+    return (f"({order}.source = 'shopify' AND ({order}.cancelled_at IS NOT NULL "
+            f"OR coalesce({order}.financial_status, '') IN ({dead})))")
+
+
+def balance_due_sql(order: str = "o", paid: str | None = None) -> str:
+    """SQL for what the customer still owes on `order`: its total less payments (`paid`, an
+    SQL expression, defaults to a subquery on payments); nothing for an order Shopify
+    cancelled, voided, expired or refunded (no piece will be handed over for it)."""
+    paid = paid or (f"coalesce((SELECT sum(p.amount) FROM payments p "
+                    f"WHERE p.order_id = {order}.id), 0)")
+    return (f"CASE WHEN {cancelled_in_shopify_sql(order)} THEN 0 "
+            f"ELSE {order}.total - {paid} END")
+
+
 def get_job(con, job_id: int) -> dict:
     """The job row joined with what the guards need; raises `NotFound`."""
-    row = _one(con, """
+    row = _one(con, f"""
         SELECT j.*, o.name AS order_name, o.currency, o.total, o.customer_id,
-               o.total - coalesce((SELECT sum(p.amount) FROM payments p
-                                   WHERE p.order_id = o.id), 0) AS balance_due,
+               {balance_due_sql()} AS balance_due,
                (SELECT max(version_no) FROM design_versions d WHERE d.job_id = j.id)
                    AS latest_design_version,
                (SELECT dd.version_no FROM design_decisions dd
@@ -138,9 +158,8 @@ def insert_returning_id(con, sql: str, params: list) -> int:
 
 
 def order_row(con, order_id: int) -> dict:
-    row = _one(con, """SELECT o.*, o.total - coalesce((SELECT sum(p.amount) FROM payments p
-                       WHERE p.order_id = o.id), 0) AS balance_due
-                       FROM orders o WHERE o.id = ?""", [order_id])
+    row = _one(con, f"SELECT o.*, {balance_due_sql()} AS balance_due FROM orders o WHERE o.id = ?",
+               [order_id])
     if row is None:
         raise NotFound(f"There is no order with id {order_id}.")
     return row

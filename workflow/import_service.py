@@ -42,7 +42,16 @@ SHOPIFY_ORDER_FIELDS = ("name", "financial_status", "fulfillment_status", "curre
 _MONEY = ("subtotal", "shipping", "taxes", "total", "refunded_amount", "outstanding_balance")
 # Financial statuses that mean the money was taken (before any refund, which is its own column).
 _PAID = ("paid", "partially_refunded", "refunded")
-_DEAD = ("voided", "expired", "refunded")
+# What the customer has paid, as Shopify says it: the total less the Outstanding Balance when
+# the file has that column (a "paid" order edited afterwards still owes the added items);
+# older exports without it: the whole total for a paid status, part for partially_paid.
+_PAID_AMOUNT = f"""CASE WHEN i.outstanding_known
+                         THEN greatest(i.total - i.outstanding_balance, 0)
+                        WHEN i.financial_status IN {_PAID} THEN i.total
+                        WHEN i.financial_status = 'partially_paid'
+                         THEN greatest(i.total - i.outstanding_balance, 0)
+                        ELSE 0 END"""
+_DEAD = repo.DEAD_IN_SHOPIFY
 
 Progress = Callable[[float, str], None]
 
@@ -158,7 +167,8 @@ def _stage(con, parsed: ParsedExport, source: str) -> None:
                CAST(i.paid_at AS TIMESTAMPTZ) AS paid_at,
                CAST(i.cancelled_at AS TIMESTAMPTZ) AS cancelled_at,
                i.notes, i.note_attributes, i.tags, i.shipping_address, i.source_name,
-               i.payment_method, i.first_row, o.id AS existing_id
+               i.payment_method, i.first_row,
+               i.outstanding_balance IS NOT NULL AS outstanding_known, o.id AS existing_id
           FROM incoming_orders i
           LEFT JOIN orders o ON o.source = '{source}' AND o.match_key = i.match_key""")
     # Cart attributes (a) describe the piece only when the order has one job (single_job);
@@ -336,20 +346,13 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
         _run(con, f"""
             INSERT INTO payments (order_id, amount, currency, method, source, taken_at,
                                   taken_by, note, import_batch_id)
-            SELECT o.id, i.total, i.currency, coalesce(i.payment_method, 'shopify'), 'shopify',
-                   coalesce(i.paid_at, i.placed_at, $at), $actor,
-                   'Paid in Shopify (' || i.financial_status || ')', $batch
-              FROM inc i JOIN orders o ON o.source = $source AND o.match_key = i.match_key
-             WHERE i.existing_id IS NULL AND i.total > 0
-               AND i.financial_status IN {_PAID}
-            UNION ALL
-            SELECT o.id, i.total - i.outstanding_balance, i.currency,
+            SELECT o.id, {_PAID_AMOUNT} AS amount, i.currency,
                    coalesce(i.payment_method, 'shopify'), 'shopify',
                    coalesce(i.paid_at, i.placed_at, $at), $actor,
-                   'Partly paid in Shopify', $batch
+                   CASE WHEN {_PAID_AMOUNT} < i.total THEN 'Partly paid in Shopify ('
+                        ELSE 'Paid in Shopify (' END || i.financial_status || ')', $batch
               FROM inc i JOIN orders o ON o.source = $source AND o.match_key = i.match_key
-             WHERE i.existing_id IS NULL AND i.financial_status = 'partially_paid'
-               AND i.total - i.outstanding_balance > 0""", params)
+             WHERE i.existing_id IS NULL AND {_PAID_AMOUNT} > 0""", params)
 
         progress(0.6, "Updating changed orders")
         if changed:
@@ -378,8 +381,12 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
                            coalesce(i.placed_at, $at) AS began_at,
                            CASE WHEN i.cancelled_at IS NOT NULL
                                   OR i.financial_status IN ({dead}) THEN 'cancelled'
-                                WHEN l.fulfillment_status = 'fulfilled'
-                                  OR i.fulfillment_status = 'fulfilled' THEN 'completed'
+                                -- the line's own status; the order's only when the
+                                -- file has none for the line (items added after a
+                                -- fulfilment are still to be made)
+                                WHEN coalesce(nullif(l.fulfillment_status, ''),
+                                              i.fulfillment_status) = 'fulfilled'
+                                     THEN 'completed'
                                 ELSE 'new' END AS initial_state
                       FROM inc_lines l
                       JOIN inc i USING (match_key)
@@ -486,11 +493,7 @@ def _settle_shopify_payments(con, params: dict) -> None:
                               note, import_batch_id)
         SELECT o.id, want - have, o.currency, 'shopify', 'shopify', $at, $actor,
                'Adjusted to Shopify status ' || o.financial_status, $batch
-          FROM (SELECT i.existing_id,
-                       CASE WHEN i.financial_status IN {_PAID} THEN i.total
-                            WHEN i.financial_status = 'partially_paid'
-                                 THEN i.total - i.outstanding_balance
-                            ELSE 0 END AS want
+          FROM (SELECT i.existing_id, {_PAID_AMOUNT} AS want
                   FROM inc i WHERE i.existing_id IN (SELECT existing_id FROM inc_changed)) w
           JOIN orders o ON o.id = w.existing_id
           CROSS JOIN LATERAL (SELECT coalesce(sum(p.amount), 0) AS have FROM payments p

@@ -250,3 +250,54 @@ def test_a_closed_job_is_never_overdue(db, samples_dir):
     assert len(closed) > 0 and not closed["overdue"].any()
     still_open = board_jobs(db, BoardFilter(), "Asia/Karachi")
     assert still_open["overdue"].all()
+
+
+def test_paid_is_the_total_less_shopifys_outstanding_balance_and_dead_orders_owe_nothing(
+        db, samples_dir):
+    # #1087 is "paid" in Shopify with 24,000 of its 54,000 still outstanding (items added after
+    # payment); #1096 was voided: nothing was paid and nothing is owed.
+    from storage.queries import orders
+
+    import_orders(UnitOfWork(db), parse_orders_export(
+        samples_dir / "shopify" / "jewelry_store_pkr_2026.csv"), SYSTEM_IMPORT)
+    table = orders(db, open_only=False, shop_tz="Asia/Karachi", limit=1000).set_index("order_name")
+    assert (table.loc["#1087", "paid"], table.loc["#1087", "balance_due"]) == (30000, 24000)
+    assert (table.loc["#1096", "paid"], table.loc["#1096", "balance_due"]) == (0, 0)
+    assert bool(table.loc["#1096", "cancelled_in_shopify"])
+    # INR: a development store's test orders, "paid" with the whole total outstanding
+    import_orders(UnitOfWork(db), parse_orders_export(
+        samples_dir / "shopify" / "dev_store_inr_2025.csv"), SYSTEM_IMPORT)
+    inr = orders(db, open_only=False, shop_tz="Asia/Kolkata", limit=1000)
+    inr = inr[inr["currency"] == "INR"]
+    assert (inr["paid"] + inr["balance_due"] == inr["total"]).all()
+
+
+def test_a_line_still_pending_on_a_fulfilled_order_is_a_job_to_make(db, samples_dir):
+    # #1087 was fulfilled, then two items were added: those two lines are still pending.
+    import_orders(UnitOfWork(db), parse_orders_export(
+        samples_dir / "shopify" / "jewelry_store_pkr_2026.csv"), SYSTEM_IMPORT)
+    states = dict(db.execute("""SELECT j.piece, j.state FROM jobs j JOIN orders o
+                                    ON o.id = j.order_id WHERE o.name = '#1087'""").fetchall())
+    assert states == {"Petal Bracelet": "new", "North Star Huggies": "new",
+                      "Arya Bracelet - Extra Small": "completed", "earrings": "completed"}
+
+
+def test_a_full_refund_flags_a_job_already_in_work(db, samples_dir, tmp_path):
+    from storage.queries import BoardFilter, board_jobs, job_detail
+    from workflow.services import change_stage
+
+    src = samples_dir / "shopify" / "dev_store_inr_2025.csv"
+    import_orders(UnitOfWork(db), parse_orders_export(src), SYSTEM_IMPORT)
+    name, job_id = db.execute("""
+        SELECT o.name, min(j.id) FROM orders o JOIN jobs j ON j.order_id = o.id
+         WHERE j.state = 'new' GROUP BY o.name HAVING count(*) = 1 ORDER BY o.name LIMIT 1
+        """).fetchone()
+    change_stage(UnitOfWork(db), job_id, "start_design", SYSTEM_IMPORT)
+    refunded = tmp_path / "refunded.csv"
+    edited_copy(src, refunded, name, "Financial Status", "refunded")
+    import_orders(UnitOfWork(db), parse_orders_export(refunded), SYSTEM_IMPORT)
+    board = board_jobs(db, BoardFilter(), "Asia/Kolkata")
+    assert board[board["id"] == job_id].iloc[0]["cancelled_in_shopify"]
+    detail = job_detail(db, job_id)
+    assert (detail["state"], detail["cancelled_in_shopify"], detail["balance_due"]) == (
+        "design_consultation", True, 0)
