@@ -31,8 +31,11 @@ def _print_preview(preview: ImportPreview, out) -> None:
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         print(f"  {label:<{width}}  {value:>7}", file=out)
-    for name, fields in s.changed_fields.items():
-        print(f"  changed {name}: {', '.join(fields)}", file=out)
+    for name, changes in preview.changes.items():
+        said = "; ".join(f"{label} {before} -> {after}" for label, before, after in changes)
+        print(f"  changed {name}: {said}", file=out)
+    for name, why in preview.older_orders:
+        print(f"  left as it is {name}: this file has it in an earlier state ({why})", file=out)
     for note in preview.notes:
         print(f"  note: {note}", file=out)
     for problem in preview.problems:
@@ -70,6 +73,10 @@ def import_shopify(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> 
         preview = preview_import(UnitOfWork(cur), parsed)
         print(f"{path.name}: {parsed.row_count} rows read", file=out)
         _print_preview(preview, out)
+        if preview.nothing_to_import:
+            print(f"{path.name}: no order in it can be imported (each has a row that can't be "
+                  "read); nothing was written.", file=err)
+            return 1
         if args.dry_run:
             print("Dry run: nothing was written.", file=out)
         else:

@@ -149,6 +149,19 @@ _OPTIONAL_COLUMNS = {
     "Shipping Country": "shipping addresses lack the country",
 }
 
+# order field -> the export columns it is made from: a field is absent from a file (and left
+# as it is on re-import) when any of them is missing, so a half-deleted address never
+# overwrites a whole one.
+_ORDER_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "external_id": ("Id",),
+    "email": ("Email",),
+    "accepts_marketing": ("Accepts Marketing",),
+    **{out: (column,) for out, column in _ORDER_TEXT.items()},
+    **{out: (column,) for out, column in _ORDER_MONEY.items()},
+    **{out: (column,) for out, column in _ORDER_DATES.items()},
+    "shipping_address": _ADDRESS_COLUMNS,
+}
+
 _USED = {c.casefold() for c in (
     "Name", *_FIRST_ROW_ONLY, *_ORDER_TEXT.values(), *_ORDER_MONEY.values(),
     *_ORDER_DATES.values(), *_PHONE_COLUMNS, *_ADDRESS_COLUMNS, *_OPTIONAL_COLUMNS,
@@ -957,4 +970,6 @@ def _build(raw: _Raw, *, file_name: str, shop_tz: str, delimiter: str,
         notes=notes,
         row_count=row_count,
         date_order_guessed=ctx.slash_dates_seen and not ctx.decided,
+        absent_fields=frozenset(field for field, columns in _ORDER_FIELD_COLUMNS.items()
+                                if not all(cols.has(c) for c in columns)),
     )

@@ -52,13 +52,16 @@ if done is not None:
 if parsed.date_order_guessed or date_order is not None:
     st.warning("This file's dates (like 03/04/2024) can be read day first or month first, and "
                "nothing in the file tells which. How were they written?")
+    # No answer is preselected: a wrong guess moves dates by months, so the person chooses.
     choice = st.radio("Dates are written", [True, False], horizontal=True,
-                      index=0 if date_order is None else [True, False].index(date_order),
+                      index=None if date_order is None else [True, False].index(date_order),
                       format_func=lambda d: "day/month/year (31/12/2024)" if d
                       else "month/day/year (12/31/2024)", key="import_date_choice")
-    if choice != date_order:
+    if choice is not None and choice != date_order:
         st.session_state["import_date_order"] = choice
         st.rerun()
+    if date_order is None:
+        st.stop()
 
 if parsed.row_count == 0:
     st.warning(f"{upload.name} has a header but no orders in it: nothing to import.")
@@ -80,15 +83,27 @@ if preview.new_orders:
         st.write(", ".join(preview.new_orders))
 if preview.changed_orders:
     with st.expander(f"Changed orders ({len(preview.changed_orders)})", expanded=True):
-        st.dataframe(pd.DataFrame([{"order": n, "changed fields": ", ".join(f)}
-                                   for n, f in s.changed_fields.items()]),
+        st.dataframe(pd.DataFrame([{"Order": n, "What": label, "Now in Atelier": before,
+                                    "In this file": after}
+                                   for n, rows in preview.changes.items()
+                                   for label, before, after in rows]),
+                     hide_index=True, width="stretch")
+if preview.older_orders:
+    with st.expander(f"Orders this file has in an earlier state ({len(preview.older_orders)})"
+                     ": left as they are", expanded=True):
+        st.caption("Shopify never un-cancels an order or lowers a refund, so this file is older "
+                   "than what Atelier knows about these orders. Export again from Shopify to "
+                   "bring them up to date.")
+        st.dataframe(pd.DataFrame(preview.older_orders, columns=["Order", "Why"]),
                      hide_index=True, width="stretch")
 if preview.unchanged_orders:
     with st.expander(f"Unchanged orders ({len(preview.unchanged_orders)})"):
         st.write(", ".join(preview.unchanged_orders))
 if preview.problems:
-    st.warning(f"{len(preview.problems)} rows can't be read; their orders are left out "
-               "(never half an order). Everything else can be imported.")
+    rows = len({p.row_number for p in preview.problems})
+    st.warning(f"{rows} row{'' if rows == 1 else 's'} can't be read; their orders are left out "
+               "(never half an order)."
+               + ("" if preview.nothing_to_import else " Everything else can be imported."))
     st.dataframe(pd.DataFrame([{"row": p.row_number, "order": p.order_name, "column": p.column,
                                 "value": p.value, "reason": p.reason}
                                for p in preview.problems]),
@@ -96,6 +111,10 @@ if preview.problems:
     st.download_button("Download the rejected rows (CSV)", problems_csv(preview.problems),
                        file_name=f"rejected-{upload.name}", key="dl_rejected")
 
+if preview.nothing_to_import:
+    st.error("No order in this file can be imported: each has a row that can't be read (see "
+             "above). Correct the file, or export it again from Shopify, and upload it again.")
+    st.stop()
 if s.nothing_changed:
     st.info("Every order in this file is already up to date: importing records only that "
             "the file was read.")

@@ -31,14 +31,14 @@ from workflow.job_rules import (
     metal_and_karat,
     rules_from_json,
 )
-from workflow.model import Actor, ImportSummary, ParsedExport, RowProblem
+from workflow.model import SYSTEM_IMPORT, Actor, ImportSummary, ParsedExport, RowProblem
 from workflow.ring_size import parse_ring_size
 
 # Order fields Shopify owns: compared on re-import, updated and audited when they differ.
-SHOPIFY_ORDER_FIELDS = ("name", "financial_status", "fulfillment_status", "currency", "subtotal",
-                        "shipping", "taxes", "total", "refunded_amount", "placed_at",
-                        "cancelled_at", "notes", "note_attributes", "tags", "shipping_address",
-                        "source_name")
+SHOPIFY_ORDER_FIELDS = ("external_id", "name", "financial_status", "fulfillment_status",
+                        "currency", "subtotal", "shipping", "taxes", "total", "refunded_amount",
+                        "placed_at", "cancelled_at", "notes", "note_attributes", "tags",
+                        "shipping_address", "source_name")
 _MONEY = ("subtotal", "shipping", "taxes", "total", "refunded_amount", "outstanding_balance")
 # Financial statuses that mean the money was taken (before any refund, which is its own column).
 _PAID = ("paid", "partially_refunded", "refunded")
@@ -61,7 +61,9 @@ class ImportPreview:
     """What an import would do, computed without writing anything.
 
     `new_orders`, `changed_orders` (with `changed_fields`: name -> list of field names) and
-    `unchanged_orders` are lists of order names; `problems` the rows that can't be read.
+    `unchanged_orders` are lists of order names; `changes`: name -> [(label, before, after)]
+    in words for people; `older_orders`: (name, why) of orders this file has in an earlier
+    state than Atelier (left as they are); `problems` the rows that can't be read.
     """
 
     summary: ImportSummary
@@ -70,6 +72,33 @@ class ImportPreview:
     unchanged_orders: list[str] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    changes: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+    older_orders: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def nothing_to_import(self) -> bool:
+        """True when every order of the file had a row that can't be read."""
+        return bool(self.problems) and not (self.new_orders or self.changed_orders
+                                            or self.unchanged_orders or self.older_orders)
+
+
+# The order fields as the preview names them.
+FIELD_LABELS = {
+    "external_id": "Shopify Id", "name": "Order", "financial_status": "Payment status",
+    "fulfillment_status": "Fulfillment", "currency": "Currency", "subtotal": "Subtotal",
+    "shipping": "Shipping", "taxes": "Taxes", "total": "Total",
+    "refunded_amount": "Refunded", "placed_at": "Placed", "cancelled_at": "Cancelled",
+    "notes": "Notes", "note_attributes": "Cart attributes", "tags": "Tags",
+    "shipping_address": "Shipping address", "source_name": "Sales channel",
+}
+
+
+def _shown(value) -> str:
+    if value is None or value == "":
+        return "(none)"
+    if isinstance(value, datetime):
+        return value.strftime("%d %b %Y %H:%M UTC")
+    return str(value).replace("_", " ")
 
 
 def _noop(_fraction: float, _message: str) -> None:
@@ -155,22 +184,42 @@ def _stage(con, parsed: ParsedExport, source: str) -> None:
     for name, frame in lookups.items():
         con.register(name, frame)
     # A money column the file lacks arrives as NULL: stored as 0 (the parser noted it once).
-    money = ", ".join(f"coalesce(CAST(i.{m} AS DECIMAL(12,2)), 0) AS {m}" for m in _MONEY)
+    incoming = {m: f"coalesce(CAST(i.{m} AS DECIMAL(12,2)), 0)" for m in _MONEY}
+    incoming.update({
+        "currency": "coalesce(nullif(i.currency, ''), (SELECT value FROM settings "
+                    "WHERE key = 'currency'), 'USD')",
+        **{d: f"CAST(i.{d} AS TIMESTAMPTZ)" for d in ("placed_at", "paid_at", "cancelled_at")}})
+    # A field the file has no column for keeps a known order's stored value (an export with
+    # columns deleted must not blank them, nor a missing Currency turn PKR into USD).
+    absent = parsed.absent_fields
+
+    def value(field: str) -> str:
+        mine = incoming.get(field, f"i.{field}")
+        if field in absent and field in SHOPIFY_ORDER_FIELDS:
+            return f"CASE WHEN i.existing_id IS NULL THEN {mine} ELSE e.{field} END AS {field}"
+        return f"{mine} AS {field}"
+
+    fields = ["external_id", "name", "customer_key", "customer_name", "email", "phone",
+              "financial_status", "fulfillment_status", "currency", *_MONEY, "placed_at",
+              "paid_at", "cancelled_at", "notes", "note_attributes", "tags",
+              "shipping_address", "source_name", "payment_method"]
+    # Known orders are found by match key (Shopify's Id), else by name when one side has no
+    # Id (an export with the Id column deleted, or an order first imported from one) and the
+    # name is unique among the source's orders.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE inc AS
-        SELECT i.match_key, i.external_id, i.name, i.customer_key, i.customer_name, i.email,
-               i.phone, coalesce(i.accepts_marketing, false) AS accepts_marketing,
-               i.financial_status, i.fulfillment_status, coalesce(nullif(i.currency, ''),
-                        (SELECT value FROM settings WHERE key = 'currency'), 'USD') AS currency,
-               {money},
-               CAST(i.placed_at AS TIMESTAMPTZ) AS placed_at,
-               CAST(i.paid_at AS TIMESTAMPTZ) AS paid_at,
-               CAST(i.cancelled_at AS TIMESTAMPTZ) AS cancelled_at,
-               i.notes, i.note_attributes, i.tags, i.shipping_address, i.source_name,
-               i.payment_method, i.first_row,
-               i.outstanding_balance IS NOT NULL AS outstanding_known, o.id AS existing_id
-          FROM incoming_orders i
-          LEFT JOIN orders o ON o.source = '{source}' AND o.match_key = i.match_key""")
+        WITH i AS (
+            SELECT i.*, coalesce(o.id, n.id) AS existing_id
+              FROM incoming_orders i
+              LEFT JOIN orders o ON o.source = '{source}' AND o.match_key = i.match_key
+              LEFT JOIN (SELECT name, any_value(id) AS id, any_value(external_id) AS external_id
+                           FROM orders WHERE source = '{source}'
+                          GROUP BY name HAVING count(*) = 1) n
+                ON n.name = i.name AND (i.external_id IS NULL OR n.external_id IS NULL))
+        SELECT i.match_key, {", ".join(value(f) for f in fields)},
+               coalesce(i.accepts_marketing, false) AS accepts_marketing, i.first_row,
+               i.outstanding_balance IS NOT NULL AS outstanding_known, i.existing_id
+          FROM i LEFT JOIN orders e ON e.id = i.existing_id""")
     # Cart attributes (a) describe the piece only when the order has one job (single_job);
     # the line's own variant options (v) and ring size text win over them.
     con.execute("""
@@ -194,11 +243,31 @@ def _stage(con, parsed: ParsedExport, source: str) -> None:
           LEFT JOIN ring_size_lookup s ON s.text = l.size_text""")
     for name in ("incoming_orders", "incoming_lines", *lookups):
         con.unregister(name)
+    # Shopify never un-cancels an order, lowers a refund or un-voids: a file that has such an
+    # order in an earlier state is older than what Atelier knows, and must not undo it.
+    dead = ", ".join(f"'{s}'" for s in ("refunded", "voided"))
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE inc_older AS
+        SELECT i.existing_id, i.name, i.first_row,
+               CASE WHEN o.cancelled_at IS NOT NULL AND i.cancelled_at IS NULL
+                        THEN 'Atelier has it cancelled in Shopify since '
+                             || strftime(o.cancelled_at, '%d %b %Y')
+                    WHEN i.refunded_amount < o.refunded_amount
+                        THEN 'Atelier has ' || o.refunded_amount::VARCHAR
+                             || ' refunded; this file ' || i.refunded_amount::VARCHAR
+                    ELSE 'Atelier has it ' || o.financial_status || '; this file '
+                         || coalesce(i.financial_status, 'no status') END AS why
+          FROM inc i JOIN orders o ON o.id = i.existing_id
+         WHERE (o.cancelled_at IS NOT NULL AND i.cancelled_at IS NULL)
+            OR i.refunded_amount < o.refunded_amount
+            OR (o.financial_status IN ({dead})
+                AND i.financial_status IS DISTINCT FROM o.financial_status)""")
     distinct = " OR ".join(f"o.{f} IS DISTINCT FROM i.{f}" for f in SHOPIFY_ORDER_FIELDS)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE inc_changed AS
         SELECT i.existing_id, i.name FROM inc i JOIN orders o ON o.id = i.existing_id
-         WHERE {distinct}""")
+         WHERE ({distinct})
+           AND i.existing_id NOT IN (SELECT existing_id FROM inc_older)""")
 
 
 def _diff_changed(con) -> dict[int, tuple[str, dict, dict]]:
@@ -228,7 +297,10 @@ def _summary(con, parsed: ParsedExport
     unchanged = [r[0] for r in con.execute("""
         SELECT name FROM inc WHERE existing_id IS NOT NULL
            AND existing_id NOT IN (SELECT existing_id FROM inc_changed)
+           AND existing_id NOT IN (SELECT existing_id FROM inc_older)
          ORDER BY first_row""").fetchall()]
+    older = [(r[0], r[1]) for r in con.execute(
+        "SELECT name, why FROM inc_older ORDER BY first_row").fetchall()]
     jobs_created = con.execute("""
         SELECT count(*) FROM inc_lines l
          WHERE l.makes_job AND (l.existing_id IS NULL OR NOT EXISTS (
@@ -241,13 +313,17 @@ def _summary(con, parsed: ParsedExport
                                     WHERE customer_key IS NOT NULL)""").fetchone()[0]
     summary = ImportSummary(
         batch_id=None, orders_created=len(new_orders), orders_updated=len(changed),
-        orders_unchanged=len(unchanged), jobs_created=int(jobs_created),
+        orders_unchanged=len(unchanged), orders_older=len(older),
+        jobs_created=int(jobs_created),
         customers_created=int(customers_created), rows_rejected=len(parsed.problems),
         changed_fields={name: sorted(after) for name, _b, after in changed.values()})
-    preview = ImportPreview(summary=summary, new_orders=new_orders,
-                            changed_orders=[n for n, _b, _a in changed.values()],
-                            unchanged_orders=unchanged, problems=list(parsed.problems),
-                            notes=list(parsed.notes))
+    preview = ImportPreview(
+        summary=summary, new_orders=new_orders,
+        changed_orders=[n for n, _b, _a in changed.values()], unchanged_orders=unchanged,
+        problems=list(parsed.problems), notes=list(parsed.notes), older_orders=older,
+        changes={name: [(FIELD_LABELS.get(f, f), _shown(before[f]), _shown(after[f]))
+                        for f in SHOPIFY_ORDER_FIELDS if f in after]
+                 for name, before, after in changed.values()})
     return summary, preview, changed
 
 
@@ -356,7 +432,9 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
 
         progress(0.6, "Updating changed orders")
         if changed:
-            sets = ", ".join(f"{f} = i.{f}" for f in SHOPIFY_ORDER_FIELDS)
+            # an order first known by name takes its Shopify Id as its key once a file has it
+            sets = ", ".join(f"{f} = i.{f}" for f in SHOPIFY_ORDER_FIELDS) + (
+                ", match_key = coalesce(i.external_id, orders.match_key)")
             _run(con, f"""
                 UPDATE orders SET {sets}, updated_at = $at
                   FROM inc i
@@ -370,6 +448,13 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
             _cancel_new_jobs_of_dead_orders(con, params)
 
         progress(0.7, "Adding line items and jobs")
+        # Each incoming order's id: the known order's, or the one just inserted.
+        _run(con, """
+            CREATE OR REPLACE TEMP TABLE inc_order AS
+            SELECT i.match_key, coalesce(i.existing_id, o.id) AS id
+              FROM inc i LEFT JOIN orders o
+                ON i.existing_id IS NULL AND o.source = $source AND o.match_key = i.match_key
+            """, params)
         dead = ", ".join(f"'{s}'" for s in _DEAD)
         # Narrow on purpose (memory): ids, the starting stage and the staged line's rowid;
         # the line's text columns are read from inc_lines by rowid where they are stored.
@@ -390,7 +475,7 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
                                 ELSE 'new' END AS initial_state
                       FROM inc_lines l
                       JOIN inc i USING (match_key)
-                      JOIN orders o ON o.source = $source AND o.match_key = l.match_key
+                      JOIN inc_order o USING (match_key)
                      WHERE NOT EXISTS (SELECT 1 FROM order_lines x
                                         WHERE x.order_id = o.id AND x.line_no = l.line_no)
                      ORDER BY i.first_row, l.line_no) s""", params)
@@ -442,7 +527,7 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
                    $at, $batch
               FROM jobs WHERE import_batch_id = $batch""", params)
         progress(0.9, "Saving")
-        for table in ("new_jobs", "new_lines", "inc_changed", "inc"):
+        for table in ("new_jobs", "new_lines", "inc_order", "inc_changed", "inc_older", "inc"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
         uow.commit()
     progress(1.0, summary.sentence())
@@ -453,8 +538,12 @@ def _cancel_new_jobs_of_dead_orders(con, params: dict) -> None:
     """A cancellation or full refund that arrives for an order cancels its jobs still `new`.
 
     Jobs already in work are left for a person: the board flags them ("cancelled in Shopify:
-    decide"). Each cancelled job gets its history and audit rows, actor the import.
+    decide"). Each cancelled job gets its history and audit rows, actor "Shopify import" (it
+    was Shopify's decision; the note names who ran the import).
     """
+    params = {**params, "actor": SYSTEM_IMPORT.name,
+              "why": f"The order was cancelled or refunded in Shopify (import run by "
+                     f"{params['actor']})"}
     dead = ", ".join(f"'{s}'" for s in _DEAD)
     _run(con, f"""
         CREATE OR REPLACE TEMP TABLE shopify_cancelled AS
@@ -471,8 +560,7 @@ def _cancel_new_jobs_of_dead_orders(con, params: dict) -> None:
     _run(con, """
         INSERT INTO job_status_history (job_id, from_state, to_state, trigger, actor,
                                         changed_at, note)
-        SELECT job_id, 'new', 'cancelled', 'cancel', $actor, $at,
-               'The order was cancelled or refunded in Shopify'
+        SELECT job_id, 'new', 'cancelled', 'cancel', $actor, $at, $why
           FROM shopify_cancelled""", params)
     _run(con, """
         INSERT INTO audit_log (actor, action, entity, entity_id, before, after, changed_at,
@@ -480,7 +568,7 @@ def _cancel_new_jobs_of_dead_orders(con, params: dict) -> None:
         SELECT $actor, 'job.cancel', 'job', job_id,
                to_json(struct_pack(state := 'new', version := version)),
                to_json(struct_pack(state := 'cancelled', version := version + 1,
-                                   note := 'The order was cancelled or refunded in Shopify')),
+                                   note := $why)),
                $at, $batch
           FROM shopify_cancelled""", params)
     con.execute("DROP TABLE shopify_cancelled")

@@ -122,6 +122,8 @@ class ParsedExport:
     `lines`: one row per line item, columns in `LINE_COLUMNS`, joined to orders by `match_key`.
     Orders with any unreadable row are left out of both frames and listed in `problems`.
     `notes`: plain sentences about the file as a whole (missing columns, encoding used).
+    `absent_fields`: order fields (of `ORDER_COLUMNS`) the file has no column for; a re-import
+    leaves those fields of known orders as they are, instead of blanking them.
     """
 
     source: str
@@ -134,6 +136,7 @@ class ParsedExport:
     # True when slash dates (31/12/2023) could be read either way and the file did not tell:
     # the preview asks the person, who re-reads the file with `day_first` set.
     date_order_guessed: bool = False
+    absent_fields: frozenset[str] = frozenset()
 
 
 ORDER_COLUMNS = [
@@ -185,6 +188,7 @@ class ImportSummary:
     orders_created: int = 0
     orders_updated: int = 0
     orders_unchanged: int = 0
+    orders_older: int = 0  # known orders this file has in an earlier state: left as they are
     jobs_created: int = 0
     customers_created: int = 0
     rows_rejected: int = 0
@@ -197,9 +201,13 @@ class ImportSummary:
                     or self.customers_created)
 
     def sentence(self) -> str:
+        older = (f"; {self.orders_older} orders left as they are (this file has them in an "
+                 "earlier state)" if self.orders_older else "")
         if self.nothing_changed:
             return (f"Nothing changed: {self.orders_unchanged} orders were already up to date"
+                    + older
                     + (f"; {self.rows_rejected} rows rejected." if self.rows_rejected else "."))
         return (f"{self.orders_created} new orders, {self.jobs_created} new jobs, "
                 f"{self.customers_created} new customers, {self.orders_updated} orders updated, "
-                f"{self.orders_unchanged} unchanged, {self.rows_rejected} rows rejected.")
+                f"{self.orders_unchanged} unchanged, {self.rows_rejected} rows rejected"
+                + older + ".")

@@ -301,3 +301,108 @@ def test_a_full_refund_flags_a_job_already_in_work(db, samples_dir, tmp_path):
     detail = job_detail(db, job_id)
     assert (detail["state"], detail["cancelled_in_shopify"], detail["balance_due"]) == (
         "design_consultation", True, 0)
+
+
+def copy_with_columns(src: Path, dst: Path, keep: list[str]) -> None:
+    with src.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    with dst.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=keep, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+KEPT = ["Name", "Email", "Financial Status", "Fulfillment Status", "Created at",
+        "Lineitem quantity", "Lineitem name", "Lineitem price", "Total"]
+
+
+def test_an_export_with_columns_deleted_matches_orders_by_name_and_blanks_nothing(
+        db, samples_dir, tmp_path):
+    src = samples_dir / "shopify" / "jewelry_store_pkr_2026.csv"
+    import_orders(UnitOfWork(db), parse_orders_export(src), SYSTEM_IMPORT)
+    before = db.execute("SELECT * FROM orders ORDER BY id").fetchall()
+    counts = table_counts(db)
+    trimmed = tmp_path / "trimmed.csv"
+    copy_with_columns(src, trimmed, KEPT)  # no Id, Currency, Cancelled at, addresses ...
+
+    parsed = parse_orders_export(trimmed)
+    assert {"external_id", "currency", "cancelled_at", "shipping_address"} <= parsed.absent_fields
+    summary = import_orders(UnitOfWork(db), parsed, SYSTEM_IMPORT)
+    assert (summary.orders_created, summary.orders_updated, summary.orders_unchanged,
+            summary.jobs_created) == (0, 0, 140, 0)
+    assert db.execute("SELECT * FROM orders ORDER BY id").fetchall() == before
+    assert table_counts(db) == {**counts, "import_batch": counts["import_batch"] + 1}
+
+
+def test_orders_first_known_by_name_take_their_shopify_id_from_a_full_export(
+        db, samples_dir, tmp_path):
+    src = samples_dir / "shopify" / "jewelry_store_pkr_2026.csv"
+    trimmed = tmp_path / "trimmed.csv"
+    copy_with_columns(src, trimmed, KEPT)
+    first = import_orders(UnitOfWork(db), parse_orders_export(trimmed), SYSTEM_IMPORT)
+    assert (first.orders_created, first.jobs_created) == (140, 182)
+
+    full = import_orders(UnitOfWork(db), parse_orders_export(src), SYSTEM_IMPORT)
+    assert (full.orders_created, full.orders_updated, full.jobs_created) == (0, 140, 0)
+    assert db.execute("SELECT count(*) FROM orders WHERE match_key = external_id"
+                      ).fetchone()[0] == 140
+    assert db.execute("SELECT currency, cancelled_at IS NOT NULL FROM orders "
+                      "WHERE name = '#1096'").fetchone() == ("PKR", True)
+    again = import_orders(UnitOfWork(db), parse_orders_export(src), SYSTEM_IMPORT)
+    assert (again.orders_created, again.orders_updated) == (0, 0)
+
+
+def test_an_older_export_never_undoes_a_cancellation_or_a_refund(db, samples_dir, tmp_path):
+    src = samples_dir / "shopify" / "dev_store_inr_2025.csv"
+    import_orders(UnitOfWork(db), parse_orders_export(src), SYSTEM_IMPORT)
+    cancelled_name, refunded_name = [r[0] for r in db.execute(
+        "SELECT name FROM orders ORDER BY name LIMIT 2").fetchall()]
+    total = db.execute("SELECT total FROM orders WHERE name = ?", [refunded_name]).fetchone()[0]
+    newer, newer2 = tmp_path / "newer.csv", tmp_path / "newer2.csv"
+    edited_copy(src, newer, cancelled_name, "Cancelled at", "2025-06-01 10:00:00 +0530")
+    edited_copy(newer, newer2, refunded_name, "Refunded Amount", str(total))
+    import_orders(UnitOfWork(db), parse_orders_export(newer2), SYSTEM_IMPORT)
+    before = db.execute("SELECT * FROM orders ORDER BY id").fetchall()
+
+    preview = preview_import(UnitOfWork(db), parse_orders_export(src))  # the older file
+    assert preview.changed_orders == []
+    assert sorted(preview.older_orders) == sorted([
+        (cancelled_name, "Atelier has it cancelled in Shopify since 01 Jun 2025"),
+        (refunded_name, f"Atelier has {total} refunded; this file 0.00")])
+    summary = import_orders(UnitOfWork(db), parse_orders_export(src), SYSTEM_IMPORT)
+    assert (summary.orders_updated, summary.orders_older) == (0, 2)
+    assert "2 orders left as they are (this file has them in an earlier state)" in (
+        summary.sentence())
+    assert db.execute("SELECT * FROM orders ORDER BY id").fetchall() == before
+
+
+def test_the_preview_says_each_change_with_before_and_after(db, samples_dir, tmp_path):
+    src = samples_dir / "shopify" / "dev_store_eur_2025.csv"
+    import_orders(UnitOfWork(db), parse_orders_export(src), SYSTEM_IMPORT)
+    name = db.execute("SELECT name FROM orders WHERE financial_status = 'paid' "
+                      "ORDER BY id LIMIT 1").fetchone()[0]
+    edited = tmp_path / "edited.csv"
+    edited_copy(src, edited, name, "Financial Status", "partially_refunded")
+    preview = preview_import(UnitOfWork(db), parse_orders_export(edited))
+    assert preview.changes == {name: [("Payment status", "paid", "partially refunded")]}
+
+
+def test_jobs_a_cancellation_closes_are_closed_by_shopify_import_not_the_person(
+        db, samples_dir, tmp_path):
+    from workflow.model import Actor
+
+    maria = Actor("Maria Office", role="manager")
+    src = samples_dir / "shopify" / "dev_store_inr_2025.csv"
+    import_orders(UnitOfWork(db), parse_orders_export(src), maria)
+    name, job_id = db.execute("""
+        SELECT o.name, min(j.id) FROM orders o JOIN jobs j ON j.order_id = o.id
+         WHERE j.state = 'new' GROUP BY o.name ORDER BY o.name LIMIT 1""").fetchone()
+    cancelled = tmp_path / "cancelled.csv"
+    edited_copy(src, cancelled, name, "Cancelled at", "2025-06-01 10:00:00 +0530")
+    import_orders(UnitOfWork(db), parse_orders_export(cancelled), maria)
+    assert db.execute("SELECT actor, note FROM job_status_history WHERE job_id = ? "
+                      "ORDER BY id DESC LIMIT 1", [job_id]).fetchone() == (
+        "Shopify import", "The order was cancelled or refunded in Shopify (import run by "
+                          "Maria Office)")
+    assert db.execute("SELECT actor FROM audit_log WHERE action = 'job.cancel' "
+                      "AND entity_id = ?", [job_id]).fetchall() == [("Shopify import",)]

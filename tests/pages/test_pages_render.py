@@ -3,7 +3,10 @@ import page takes a real Shopify export end to end."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from datetime import date
 
 import pytest
 
@@ -112,3 +115,51 @@ def test_the_import_page_previews_and_imports_a_shopify_export(empty_shop, sampl
                               f"{metrics['New jobs']} new jobs, ")
     assert empty_shop.rows("SELECT actor, file_name FROM import_batch") == [
         (MANAGER, "dev_store_eur_2025.csv")]
+
+
+def import_page_with(shop, name: str, data: bytes):
+    shop.call(services.add_staff, MANAGER, Role.MANAGER)
+    at = open_page(run_ok(new_app(shop.staff_id(MANAGER))), "pages/import_orders.py")
+    at.file_uploader(key="shopify_file").set_value((name, data, "text/csv"))
+    return run_ok(at)
+
+
+def test_ambiguous_dates_are_asked_with_no_answer_preselected(empty_shop):
+    from connectors.shopify import SHOPIFY_EXPORT_COLUMNS as COLUMNS
+
+    header = ",".join(COLUMNS)
+    row = {c: "" for c in COLUMNS}
+    row.update({"Name": "#1", "Id": "6400000000001", "Financial Status": "paid",
+                "Currency": "USD", "Total": "10.00", "Subtotal": "10.00",
+                "Created at": "06/12/2025 10:00", "Lineitem name": "Ring",
+                "Lineitem quantity": "1", "Lineitem price": "10.00"})
+    data = (header + "\n" + ",".join(row[c] for c in COLUMNS) + "\n").encode()
+    at = import_page_with(empty_shop, "ambiguous.csv", data)
+
+    assert at.radio(key="import_date_choice").value is None
+    assert not at.metric and "Import" not in [b.label for b in at.button]
+    at.radio(key="import_date_choice").set_value(False).run()  # month first: 12 June
+    run_ok(at)
+    assert {m.label: m.value for m in at.metric}["New orders"] == "1"
+    button(at, "Import").click().run()
+    assert empty_shop.scalar("SELECT CAST(placed_at AS DATE) FROM orders") == date(2025, 6, 12)
+
+
+def test_a_file_where_every_order_has_a_bad_row_says_so_and_offers_no_import(
+        empty_shop, samples_dir):
+    text = (samples_dir / EUR_SAMPLE).read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    at_id = rows[0].index("Id")
+    for row in rows[1:]:
+        if row[at_id]:
+            row[at_id] = "6.6E+12"  # what a spreadsheet does to a 13-digit Id
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    at = import_page_with(empty_shop, "sci.csv", out.getvalue().encode())
+
+    assert values(at.warning)[0].startswith("19 rows can't be read; their orders are left out")
+    assert values(at.error) == [
+        "No order in this file can be imported: each has a row that can't be read (see "
+        "above). Correct the file, or export it again from Shopify, and upload it again."]
+    assert "Import" not in [b.label for b in at.button]
+    assert not any("up to date" in v for v in values(at.info))
