@@ -218,8 +218,15 @@ def _from_windows_1252(data: bytes, notes: list[str]) -> bytes:
     """Bytes that are not UTF-8: the encoding is detected with charset-normalizer (Excel on
     Windows writes cp1252, Macs Mac-Roman, some locales cp1250 ...) and said in `notes`;
     Windows-1252 when the detector has no answer."""
-    best = charset_normalizer.from_bytes(data[:200_000]).best()
+    results = charset_normalizer.from_bytes(data[:200_000])
+    best = results.best()
     encoding = best.encoding if best is not None else "cp1252"
+    # Latin text often decodes equally well in several code pages (cp1250, cp1252, cp1257 ...)
+    # and the detector then names the first: among equally good readings, take Windows-1252,
+    # what Excel writes in Western locales ("Peña" stays "Peña", not cp1250's "Peńa").
+    if best is not None and any(m.encoding == "cp1252" and m.chaos == best.chaos
+                                and m.coherence == best.coherence for m in results):
+        encoding = "cp1252"
     if encoding in ("ascii", "utf_8"):
         encoding = "cp1252"  # the sample looked clean but the whole file isn't UTF-8
     try:

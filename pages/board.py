@@ -74,7 +74,8 @@ for col, state in zip(cols, columns_wanted, strict=True):
                 if st.button(f"{flags}{job.job_number}", key=f"open_{job.id}",
                              width="stretch"):
                     common.open_job(job.job_number)
-                st.markdown(f"{job.piece}  \n{job.customer or '—'} · {job.order_name}")
+                times = f" **× {job.quantity}**" if job.quantity > 1 else ""
+                st.markdown(f"{job.piece}{times}  \n{job.customer or '—'} · {job.order_name}")
                 promised = "no date"
                 if job.promised_date:
                     same_year = job.promised_date.year == today.year

@@ -56,7 +56,10 @@ def _size(n: int) -> str:
 
 
 flags = (f" {common.RUSH_ICON} Rush" if job["rush"] else "")
-st.title(f"{job['job_number']} · {job['piece']}{flags}")
+times = f" × {job['quantity']}" if job["quantity"] > 1 else ""
+st.title(f"{job['job_number']} · {job['piece']}{times}{flags}")
+if job["quantity"] > 1:
+    st.info(f"The order asks for {job['quantity']} of this piece: one job makes them all.")
 common.show_flash("job_flash")
 if seen_version != job["version"]:
     st.warning("This job was changed by someone else since you opened it.")

@@ -16,15 +16,36 @@ c1, c2 = st.columns([3, 1])
 search = c1.text_input("Search", placeholder="Order #, customer name or email",
                        key="orders_search")
 open_only = c2.toggle("Only orders with open jobs", value=True, key="orders_open_only")
-frame = queries.orders(cur, search=search, open_only=open_only, shop_tz=common.shop_tz())
-frame["stage"] = frame["stage"].map(lambda s: STAGES.get(s, s))
-for column in ("customer", "email", "phone", "job_numbers"):
-    frame[column] = frame[column].fillna("")  # blank, not "None"
-st.caption(f"{len(frame)} orders" + (" (the newest 500)" if len(frame) == 500 else ""))
+SHOWN = 500
+
+
+def for_people(frame):
+    frame["stage"] = frame["stage"].map(lambda s: STAGES.get(s, s))
+    for column in ("customer", "email", "phone", "job_numbers"):
+        frame[column] = frame[column].fillna("")  # blank, not "None"
+    return frame
+
+
+def whole_list():
+    """Every matching order, with the headers people read (the export, built on click)."""
+    every = for_people(queries.orders(cur, search=search, open_only=open_only,
+                                      shop_tz=common.shop_tz(), limit=None))
+    return every[columns].rename(columns=HEADERS)
+
+
+frame = for_people(queries.orders(cur, search=search, open_only=open_only,
+                                  shop_tz=common.shop_tz(), limit=SHOWN))
+st.caption(f"{len(frame)} orders" + (f" (the newest {SHOWN}; the exports have every "
+                                     "matching order)" if len(frame) == SHOWN else ""))
 
 columns = ["order_name", "placed_local", "customer", "email", "stage", "jobs", "job_numbers",
            "currency", "total", "paid", "balance_due", "refunded_amount", "financial_status",
            "fulfillment_status", "source"]
+HEADERS = {"order_name": "Order", "placed_local": "Placed", "customer": "Customer",
+           "email": "Email", "stage": "Stage", "jobs": "Pieces", "job_numbers": "Jobs",
+           "currency": "Currency", "total": "Total", "paid": "Paid",
+           "balance_due": "Balance due", "refunded_amount": "Refunded",
+           "financial_status": "Payment", "fulfillment_status": "Fulfilment", "source": "From"}
 money = {c: st.column_config.NumberColumn(label, format="%.2f") for c, label in
          (("total", "Total"), ("paid", "Paid"), ("balance_due", "Balance due"),
           ("refunded_amount", "Refunded"))}
@@ -37,9 +58,9 @@ st.dataframe(frame[columns], hide_index=True, width="stretch",
                  "fulfillment_status": "Fulfilment", "source": "From", **money})
 
 e1, e2, e3 = st.columns([1, 1, 3])
-e1.download_button("Export CSV", lambda: to_csv_bytes(frame, columns), file_name="orders.csv",
+e1.download_button("Export CSV", lambda: to_csv_bytes(whole_list()), file_name="orders.csv",
                    mime="text/csv", key="orders_csv")
-e2.download_button("Export Excel", lambda: to_xlsx_bytes(frame, "Orders", columns),
+e2.download_button("Export Excel", lambda: to_xlsx_bytes(whole_list(), "Orders"),
                    file_name="orders.xlsx", key="orders_xlsx",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 number = e3.selectbox("Open a job", [""] + [n.strip() for v in frame["job_numbers"].dropna()

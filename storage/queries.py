@@ -66,9 +66,12 @@ class BoardFilter:
     search: str = ""
 
 
+# How many of the piece the line item asked for (Shopify's Lineitem quantity; 1 otherwise).
+QUANTITY_SQL = "coalesce(TRY_CAST(j.details->>'quantity' AS INTEGER), 1)"
+
 BOARD_COLUMNS = ["id", "job_number", "state", "held_from", "piece", "promised_date", "rush",
                  "assignee_id", "assignee", "customer", "email", "order_name", "version",
-                 "days_in_stage", "overdue", "cancelled_in_shopify"]
+                 "days_in_stage", "overdue", "cancelled_in_shopify", "quantity"]
 
 
 def board_jobs(con, flt: BoardFilter, shop_tz: str, closed_limit: int = 200) -> pd.DataFrame:
@@ -104,7 +107,8 @@ def board_jobs(con, flt: BoardFilter, shop_tz: str, closed_limit: int = 200) -> 
                          CAST(timezone($tz, now()) AS DATE)) AS days_in_stage,
                coalesce(j.promised_date < CAST(timezone($tz, now()) AS DATE)
                         AND j.state NOT IN ('completed', 'cancelled'), false) AS overdue,
-               {repositories.cancelled_in_shopify_sql()} AS cancelled_in_shopify
+               {repositories.cancelled_in_shopify_sql()} AS cancelled_in_shopify,
+               {QUANTITY_SQL} AS quantity
           FROM jobs j
           JOIN orders o ON o.id = j.order_id
           LEFT JOIN customers c ON c.id = o.customer_id
@@ -162,6 +166,7 @@ def job_detail(con, job_id: int) -> dict | None:
                o.refunded_amount,
                {repositories.balance_due_sql()} AS balance_due,
                {repositories.cancelled_in_shopify_sql()} AS cancelled_in_shopify,
+               {QUANTITY_SQL} AS quantity,
                c.id AS customer_id, c.name AS customer, c.email, c.phone, c.preferred_channel,
                c.marketing_consent,
                a.name AS assignee, b.name AS last_bench_jeweler
@@ -385,12 +390,13 @@ def order_stage_sql(states: str) -> str:
 
 
 def orders(con, *, search: str = "", open_only: bool = True, shop_tz: str = "UTC",
-           limit: int = 500) -> pd.DataFrame:
+           limit: int | None = 500) -> pd.DataFrame:
     """Orders with their customer, derived stage, job count, total, paid and balance due.
 
-    `open_only` keeps orders with at least one open job. Newest first, at most `limit`.
+    `open_only` keeps orders with at least one open job. Newest first, at most `limit` (None:
+    all of them, for an export).
     """
-    where, params = [], {"lim": limit, "tz": shop_tz}
+    where, params = [], {"tz": shop_tz}
     if search.strip():
         where.append("(o.name ILIKE $q ESCAPE '\\' OR c.name ILIKE $q ESCAPE '\\'"
                      " OR c.email ILIKE $q ESCAPE '\\')")
@@ -418,5 +424,5 @@ def orders(con, *, search: str = "", open_only: bool = True, shop_tz: str = "UTC
           LEFT JOIN p ON p.order_id = o.id
           {clause}
          ORDER BY o.placed_at DESC NULLS LAST, o.id DESC
-         LIMIT $lim""", params).df()
+         {"" if limit is None else f"LIMIT {int(limit)}"}""", params).df()
     return frame

@@ -101,6 +101,17 @@ def _shown(value) -> str:
     return str(value).replace("_", " ")
 
 
+# A known order's field and the file's value that a spreadsheet re-save made of it: dates
+# lose their seconds, zips and house numbers their leading zeros. Such a value is taken as the
+# same, so the re-saved file neither shows a change nor overwrites what Shopify wrote.
+_NO_LEADING_ZEROS = "regexp_replace({}, '(^|[^0-9.,])0+([0-9])', '\\1\\2', 'g')"
+_SPREADSHEET_SAME = {
+    **{d: "date_trunc('minute', {stored}) = {incoming}" for d in ("placed_at", "cancelled_at")},
+    "shipping_address": (_NO_LEADING_ZEROS.format("{stored}") + " = "
+                         + _NO_LEADING_ZEROS.format("{incoming}")),
+}
+
+
 def _noop(_fraction: float, _message: str) -> None:
     pass
 
@@ -197,6 +208,11 @@ def _stage(con, parsed: ParsedExport, source: str) -> None:
         mine = incoming.get(field, f"i.{field}")
         if field in absent and field in SHOPIFY_ORDER_FIELDS:
             return f"CASE WHEN i.existing_id IS NULL THEN {mine} ELSE e.{field} END AS {field}"
+        same = _SPREADSHEET_SAME.get(field)
+        if same:  # what a spreadsheet did to the stored value is not a change in Shopify
+            same = same.format(stored=f"e.{field}", incoming=mine)
+            return (f"CASE WHEN i.existing_id IS NOT NULL AND {same} THEN e.{field} "
+                    f"ELSE {mine} END AS {field}")
         return f"{mine} AS {field}"
 
     fields = ["external_id", "name", "customer_key", "customer_name", "email", "phone",

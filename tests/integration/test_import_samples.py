@@ -406,3 +406,51 @@ def test_jobs_a_cancellation_closes_are_closed_by_shopify_import_not_the_person(
                           "Maria Office)")
     assert db.execute("SELECT actor FROM audit_log WHERE action = 'job.cancel' "
                       "AND entity_id = ?", [job_id]).fetchall() == [("Shopify import",)]
+
+
+def test_the_orders_list_is_limited_for_the_screen_and_whole_for_an_export(db, samples_dir):
+    from storage.queries import orders
+
+    import_orders(UnitOfWork(db), parse_orders_export(
+        samples_dir / "shopify" / "jewelry_store_pkr_2026.csv"), SYSTEM_IMPORT)
+    shown = orders(db, open_only=False, limit=10)
+    every = orders(db, open_only=False, limit=None)
+    assert (len(shown), len(every)) == (10, 140)
+    assert list(shown["order_name"]) == list(every["order_name"][:10])  # newest first
+
+
+def test_what_a_spreadsheet_did_to_a_known_order_is_not_a_change(db, samples_dir, tmp_path):
+    # Re-saved by Excel: the zip '00000 became 0 and the seconds of "Created at" were dropped.
+    src = samples_dir / "shopify" / "jewelry_store_pkr_2026.csv"
+    import_orders(UnitOfWork(db), parse_orders_export(src, shop_tz="Asia/Karachi"),
+                  SYSTEM_IMPORT)
+    stored = db.execute("SELECT shipping_address, placed_at FROM orders WHERE name = '#1018'"
+                        ).fetchone()
+    resaved, resaved2 = tmp_path / "resaved.csv", tmp_path / "resaved2.csv"
+    edited_copy(src, resaved, "#1018", "Shipping Zip", "0")
+    edited_copy(resaved, resaved2, "#1018", "Created at", "2024-10-18 18:08")
+    parsed = parse_orders_export(resaved2, shop_tz="Asia/Karachi")
+    assert "0" in parsed.orders.set_index("name").loc["#1018", "shipping_address"].split(", ")
+    preview = preview_import(UnitOfWork(db), parsed)
+    assert preview.changed_orders == []
+    import_orders(UnitOfWork(db), parsed, SYSTEM_IMPORT)
+    assert db.execute("SELECT shipping_address, placed_at FROM orders WHERE name = '#1018'"
+                      ).fetchone() == stored
+    # a real change of the zip is still one
+    moved = tmp_path / "moved.csv"
+    edited_copy(src, moved, "#1018", "Shipping Zip", "'75500")
+    assert preview_import(UnitOfWork(db), parse_orders_export(
+        moved, shop_tz="Asia/Karachi")).changes["#1018"][0][0] == "Shipping address"
+
+
+def test_a_line_for_several_pieces_says_how_many_on_the_board_and_the_job(db, samples_dir):
+    from storage.queries import BoardFilter, board_jobs, job_detail
+
+    import_orders(UnitOfWork(db), parse_orders_export(
+        samples_dir / "shopify" / "dev_store_inr_2025.csv"), SYSTEM_IMPORT)
+    job_id = db.execute("""SELECT j.id FROM jobs j JOIN orders o ON o.id = j.order_id
+                            WHERE o.name = '#1049' AND j.piece LIKE 'Wireless%'""").fetchone()[0]
+    assert job_detail(db, job_id)["quantity"] == 3
+    board = board_jobs(db, BoardFilter(), "Asia/Kolkata").set_index("id")
+    assert board.loc[job_id, "quantity"] == 3
+    assert set(board["quantity"]) >= {1, 3}

@@ -446,6 +446,15 @@ def test_slash_dates_are_month_first_when_the_file_says_so(tmp_path):
     assert any("month/day/year." in note for note in got.notes)
 
 
+def test_spanish_and_portuguese_names_in_windows_1252_are_not_read_as_central_european():
+    # These bytes decode as well in cp1250 ("Peńa", "Joăo"): Windows-1252 is taken on a tie.
+    text = ("Name;Billing Name;Lineitem name\r\n#1001;José Peña;Ring\r\n"
+            "#1002;João Cañón;Band\r\n")
+    got = parse_orders_export(text.encode("cp1252"), file_name="orders.csv")
+    assert got.orders["customer_name"].tolist() == ["José Peña", "João Cañón"]
+    assert any("read as Windows-1252 (detected)" in note for note in got.notes)
+
+
 def test_a_windows_1252_file_is_read_and_said(tmp_path):
     text = "Name,Billing Name,Lineitem name\n#1001,Zoë Müller,Ring - N½\n"
     got = parse_orders_export(text.encode("cp1252"), file_name="orders.csv")
