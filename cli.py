@@ -46,7 +46,13 @@ def import_shopify(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> 
     """Preview, then (unless --dry-run) import a Shopify orders export. Returns the exit code."""
     path = Path(args.file)
     if not path.is_file():
-        print(f"{path}: no such file.", file=err)
+        print(f"{path}: no such file." if not path.is_dir() else
+              f"{path} is a folder; give the export's file.", file=err)
+        return 1
+    if args.db and not Path(args.db).parent.is_dir():
+        # a typo in --db must not quietly start a new, empty shop somewhere else
+        print(f"--db {args.db}: the folder {Path(args.db).parent} doesn't exist; check the "
+              "path (a new database is made only in an existing folder).", file=err)
         return 1
     try:
         con = db.connect(args.db)

@@ -11,10 +11,10 @@ on real exports from 2023-2026 (GUIDE.md §5):
 - variant options appended to `Lineitem name` ("Ridge Ring - Rhodium Plating / 8").
 
 Files that went through a spreadsheet are read where that can be done (BOM, CRLF, ``;``
-delimiters, Windows-1252, ``0`` for ``0.00``, dates without an offset taken as shop time) and
-what was done, or guessed (day/month order), is said in `ParsedExport.notes`; what can't be read
-(an Id in scientific notation, ``12,50``) becomes a `RowProblem` and the whole order it belongs
-to is left out.
+delimiters and their decimal commas (``1.234,50``), Windows-1252, ``0`` for ``0.00``, dates
+without an offset taken as shop time) and what was done, or guessed (day/month order), is said
+in `ParsedExport.notes`; what can't be read (an Id in scientific notation, ``12,50`` in a
+comma-separated file) becomes a `RowProblem` and the whole order it belongs to is left out.
 
 The connector only reads: it never writes to the database (GUIDE.md §1).
 """
@@ -408,6 +408,25 @@ def _first_nonblank(*arrays: pa.Array) -> pa.Array:
 
 
 # --- money, quantities, dates ------------------------------------------------------------------
+
+
+# "1659,95", "1.234,50": amounts as a spreadsheet in a decimal-comma locale writes them.
+_DECIMAL_COMMA_RE = r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$"
+
+
+def _uses_decimal_commas(cols: _Columns, delimiter: str) -> bool:
+    """A `;`-separated file (a spreadsheet in a decimal-comma locale saved it) whose amounts
+    have commas: Shopify itself writes `1234.50` in comma-separated files only."""
+    if delimiter != ";":
+        return False
+    columns = [c for c in (*_ORDER_MONEY.values(), "Lineitem price") if cols.has(c)]
+    return any(pc.any(pc.match_substring(cols.get(c), ",")).as_py() for c in columns)
+
+
+def _from_decimal_comma(arr: pa.Array) -> pa.Array:
+    """"1.234,50" -> "1234.50"; cells in any other shape are left for `_money` to judge."""
+    converted = pc.replace_substring(pc.replace_substring(arr, ".", ""), ",", ".")
+    return pc.if_else(pc.match_substring_regex(arr, _DECIMAL_COMMA_RE), converted, arr)
 
 
 def _money(arr: pa.Array, blank_as_zero: bool) -> tuple[pa.Array, np.ndarray, list[str]]:
@@ -895,11 +914,17 @@ def _build(raw: _Raw, *, file_name: str, shop_tz: str, delimiter: str,
     for out, column in _ORDER_TEXT.items():
         text = _nz(firsts(column))
         orders[out] = pc.utf8_lower(text) if out.endswith("_status") else text
+    decimal_comma = _uses_decimal_commas(cols, delimiter)
+    if decimal_comma:
+        notes.append("Amounts are written with decimal commas (1659,95), as a spreadsheet in a "
+                     "European locale saves them; they were read as 1659.95.")
     for out, column in _ORDER_MONEY.items():
         if not cols.has(column):
             orders[out] = pa.nulls(len(first), pa.string())
             continue
-        orders[out], bad, reasons = _money(firsts(column), blank_as_zero=True)
+        cells = firsts(column)
+        orders[out], bad, reasons = _money(
+            _from_decimal_comma(cells) if decimal_comma else cells, blank_as_zero=True)
         problems.add(first[bad], column, reasons)
     orders["shipping_address"] = _join_nonblank([firsts(c) for c in _ADDRESS_COLUMNS], ", ")
     orders["first_row"] = pa.array(row_numbers[first], pa.int64())
@@ -921,7 +946,9 @@ def _build(raw: _Raw, *, file_name: str, shop_tz: str, delimiter: str,
     else:
         quantity = np.ones(n, np.int64)
     if cols.has("Lineitem price"):
-        price, bad, reasons = _money(cols.get("Lineitem price"), blank_as_zero=False)
+        cells = cols.get("Lineitem price")
+        price, bad, reasons = _money(_from_decimal_comma(cells) if decimal_comma else cells,
+                                     blank_as_zero=False)
         problems.add(bad, "Lineitem price", reasons)
     else:
         price = pa.nulls(n, pa.string())

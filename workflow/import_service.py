@@ -331,7 +331,8 @@ def _summary(con, parsed: ParsedExport
         batch_id=None, orders_created=len(new_orders), orders_updated=len(changed),
         orders_unchanged=len(unchanged), orders_older=len(older),
         jobs_created=int(jobs_created),
-        customers_created=int(customers_created), rows_rejected=len(parsed.problems),
+        customers_created=int(customers_created),
+        rows_rejected=len({p.row_number for p in parsed.problems}),  # rows, not cells
         changed_fields={name: sorted(after) for name, _b, after in changed.values()})
     preview = ImportPreview(
         summary=summary, new_orders=new_orders,

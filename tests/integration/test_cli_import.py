@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import textwrap
@@ -97,3 +98,18 @@ def test_the_running_app_holding_the_database_gets_a_plain_message(tmp_path, sam
         holder.close()
     assert done.returncode == 2
     assert "in use by another program" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_db_path_in_a_folder_that_does_not_exist_is_refused_not_created(tmp_path,
+                                                                         samples_dir):
+    from types import SimpleNamespace
+
+    import cli
+
+    wrong = tmp_path / "no-such-folder" / "atelier.duckdb"
+    out, err = io.StringIO(), io.StringIO()
+    args = SimpleNamespace(file=str(samples_dir / "shopify" / "dev_store_eur_2025.csv"),
+                           db=str(wrong), dry_run=False, day_first=None)
+    assert cli.import_shopify(args, out, err) == 1
+    assert err.getvalue().startswith(f"--db {wrong}: the folder {wrong.parent} doesn't exist")
+    assert not wrong.parent.exists()

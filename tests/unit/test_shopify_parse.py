@@ -407,10 +407,11 @@ def test_a_semicolon_file_with_dates_without_offset_reads_in_the_shop_zone(tmp_p
     writer.writerow(["#1002", "2", "01/07/2024 09:05", "12,50", "Chain", "1", "12.50"])
     got = parse_orders_export(buffer.getvalue().encode("cp1252"), file_name="excel.csv",
                               shop_tz="America/New_York")
-    assert got.orders["name"].tolist() == ["#1001"]
+    assert got.orders["name"].tolist() == ["#1001", "#1002"]
     assert got.orders.iloc[0]["placed_at"] == pd.Timestamp("2024-01-01 03:36", tz="UTC")
-    assert got.orders.iloc[0]["total"] == "0.00"
-    assert [(p.row_number, p.column, p.value) for p in got.problems] == [(3, "Total", "12,50")]
+    # a ;-file's decimal comma is read (test_decimal_commas_of_a_semicolon_file_...)
+    assert got.orders["total"].tolist() == ["0.00", "12.50"]
+    assert got.problems == []
     assert any("semicolons" in note for note in got.notes)
     assert "2 dates in 'Created at' have no UTC offset (the file went through a " \
         "spreadsheet?): read as America/New_York time, day/month/year." in got.notes
@@ -679,3 +680,22 @@ def test_a_file_in_another_single_byte_encoding_is_detected_and_said():
     got = parse_orders_export(text.encode("cp1251"), file_name="ru.csv")
     assert got.orders.iloc[0]["customer_name"] == "Анна Иванова"
     assert any("isn't UTF-8; it was read as cp1251 (detected)" in note for note in got.notes)
+
+
+def test_decimal_commas_of_a_semicolon_file_are_read_and_said():
+    text = ("Name;Id;Financial Status;Currency;Total;Subtotal;Lineitem name;Lineitem price\r\n"
+            "#1001;6400000000001;paid;EUR;1659,95;1.234,50;Ring;1234,5\r\n"
+            "#1002;6400000000002;paid;EUR;0;0;Band;12\r\n")
+    got = parse_orders_export(text.encode("utf-8"), file_name="eu.csv")
+    assert got.problems == []
+    assert got.orders[["total", "subtotal"]].values.tolist() == [["1659.95", "1234.50"],
+                                                                 ["0.00", "0.00"]]
+    assert got.lines["price"].tolist() == ["1234.50", "12.00"]
+    assert any("decimal commas (1659,95)" in note for note in got.notes)
+
+
+def test_a_comma_in_an_amount_of_a_comma_separated_file_is_still_refused():
+    # "12,50" in a file Shopify wrote can't be told from a thousands separator: refused.
+    text = 'Name,Id,Total,Lineitem name\n#1001,6400000000001,"12,50",Ring\n'
+    got = parse_orders_export(text.encode("utf-8"), file_name="us.csv")
+    assert [(p.column, p.value) for p in got.problems] == [("Total", "12,50")]
