@@ -204,6 +204,23 @@ def _read_source(source: str | os.PathLike | bytes | IO[bytes]) -> tuple[bytes, 
     return bytes(data), (os.path.basename(name) if isinstance(name, str) and name else None)
 
 
+_SIGNATURES = (
+    (b"PK\x03\x04", "a zip file; an Excel workbook (.xlsx) is one: save it as CSV first"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls): save it as CSV first"),
+    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"%PDF", "a PDF"),
+)
+
+
+def _binary_kind(data: bytes) -> str | None:
+    """What a file that is not text is ("a PNG image"), or None for text (UTF-16 included)."""
+    for signature, kind in _SIGNATURES:
+        if data.startswith(signature):
+            return kind
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return None
+    return "not text" if b"\x00" in data[:65536] else None
+
+
 def _to_utf8(data: bytes, notes: list[str]) -> bytes:
     """UTF-8 bytes without a BOM; other encodings converted, and said in `notes`."""
     if data.startswith(codecs.BOM_UTF8):
@@ -752,6 +769,10 @@ def parse_orders_export(
     data, derived_name = _read_source(source)
     file_name = file_name or derived_name or "orders export"
     notes: list[str] = []
+    kind = _binary_kind(data)
+    if kind:
+        raise NotAnOrdersExport(f"{file_name} is not a CSV file (it is {kind}); in Shopify, "
+                                "export the orders as CSV and upload that file.")
     data = _to_utf8(data, notes)
     if not data[:65536].strip():
         raise NotAnOrdersExport(f"{file_name} is empty; this doesn't look like a Shopify "

@@ -34,7 +34,7 @@ def safe_cell(value):
     return "'" + text if text.startswith(_DANGEROUS) else text
 
 
-def _rows(frame: pd.DataFrame) -> list[list]:
+def _rows(frame: pd.DataFrame, guard: bool = True) -> list[list]:
     out = []
     for row in frame.itertuples(index=False):
         cells = []
@@ -43,7 +43,11 @@ def _rows(frame: pd.DataFrame) -> list[list]:
                 v = v.to_pydatetime()
             if isinstance(v, datetime) and v.tzinfo is not None:
                 v = v.replace(tzinfo=None)  # xlsx has no time zones: callers pass local times
-            cells.append(safe_cell(v))
+            if guard:
+                cells.append(safe_cell(v))
+            else:
+                cells.append("" if v is None or v is pd.NaT
+                             or (isinstance(v, float) and pd.isna(v)) else v)
         out.append(cells)
     return out
 
@@ -57,7 +61,11 @@ def to_csv_bytes(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> b
 
 def to_xlsx_bytes(frame: pd.DataFrame, sheet: str = "Export",
                   columns: Sequence[str] | None = None) -> bytes:
-    """The frame as an .xlsx workbook (openpyxl), one sheet, header row bold and frozen."""
+    """The frame as an .xlsx workbook (openpyxl), one sheet, header row bold and frozen.
+
+    Text that starts with = + - @ is stored as a text cell (type "s"), which no spreadsheet
+    evaluates: the reader sees it as typed, without the apostrophe the CSV needs.
+    """
     frame = frame[list(columns)] if columns else frame
     wb = Workbook()
     ws = wb.active
@@ -65,8 +73,11 @@ def to_xlsx_bytes(frame: pd.DataFrame, sheet: str = "Export",
     ws.append([str(c) for c in frame.columns])
     for cell in ws[1]:
         cell.font = Font(bold=True)
-    for row in _rows(frame):
+    for row in _rows(frame, guard=False):
         ws.append(row)
+        for cell in ws[ws.max_row]:
+            if cell.data_type == "f":  # openpyxl took the text for a formula: keep it text
+                cell.data_type = "s"
     ws.freeze_panes = "A2"
     buffer = io.BytesIO()
     wb.save(buffer)

@@ -23,7 +23,14 @@ if upload is None:
     for key in ("import_digest", "import_parsed", "import_done", "import_date_order"):
         st.session_state.pop(key, None)
     st.subheader("Earlier imports")
-    st.dataframe(queries.import_batches(cur), hide_index=True, width="stretch")
+    batches = queries.import_batches(cur)
+    batches["created_at"] = batches["created_at"].map(common.local_time)
+    st.dataframe(batches.drop(columns=["id", "source"]), hide_index=True, width="stretch",
+                 column_config={"created_at": "When", "file_name": "File", "actor": "By",
+                                "rows_read": "Rows", "orders_created": "New orders",
+                                "orders_updated": "Changed", "orders_unchanged": "Unchanged",
+                                "jobs_created": "New jobs", "customers_created": "New customers",
+                                "rows_rejected": "Rejected rows", "summary": "Result"})
     st.stop()
 
 data = upload.getvalue()

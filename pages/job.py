@@ -203,8 +203,12 @@ with right:
         f"**{job['order_name']}** ({job['order_source'].replace('_', ' ')}) · "
         f"total {common.money(job['total'], job['currency'])} · "
         f"balance due **{common.money(job['balance_due'], job['currency'])}**  \n"
-        f"{job['customer'] or 'no customer'} · {job['email'] or ''} {job['phone'] or ''} · "
-        f"prefers {job['preferred_channel'] or 'email'}")
+        + " · ".join(part for part in (job["customer"] or "no customer", job["email"],
+                                       job["phone"],
+                                       f"prefers {job['preferred_channel'] or 'email'}")
+                     if part))
+    if job["shipping_address"]:
+        st.caption(f"Ships to: {job['shipping_address']}")
     if job["refunded_amount"]:
         st.caption(f"Refunded in Shopify: {common.money(job['refunded_amount'], job['currency'])}")
     if job["order_notes"] or job["note_attributes"]:

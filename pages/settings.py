@@ -39,23 +39,28 @@ st.subheader("Which line items become jobs")
 st.caption("Read top to bottom; the first rule that matches a line decides. A line no rule "
            "matches becomes a job. Lines without a job are still listed on their order.")
 rules = rules_from_json(settings.get("job_rules"))
-frame = pd.DataFrame([{"kind": r.kind, "value": r.value, "makes_job": r.makes_job,
-                       "note": r.note} for r in rules],
+# The editor shows the kinds in words; they are stored as their codes.
+KIND_WORDS = {"name_pattern": "Product name matches", "sku_prefix": "SKU starts with",
+              "vendor": "Vendor is", "tag": "Order has tag"}
+KIND_CODES = {words: code for code, words in KIND_WORDS.items()}
+frame = pd.DataFrame([{"kind": KIND_WORDS.get(r.kind, r.kind), "value": r.value,
+                       "makes_job": r.makes_job, "note": r.note} for r in rules],
                      columns=["kind", "value", "makes_job", "note"])
 edited = st.data_editor(
     frame, num_rows="dynamic", width="stretch", key="job_rules_editor",
     disabled=not actor.is_manager,
     column_config={
-        "kind": st.column_config.SelectboxColumn("When", options=list(RULE_KINDS),
+        "kind": st.column_config.SelectboxColumn("When", options=list(KIND_CODES),
                                                  required=True),
         "value": st.column_config.TextColumn("matches", required=True),
         "makes_job": st.column_config.CheckboxColumn("becomes a job", default=False),
         "note": st.column_config.TextColumn("why"),
     })
-st.caption(" · ".join(f"**{k}**: {v}" for k, v in RULE_KINDS.items()))
+st.caption(" · ".join(f"**{KIND_WORDS[k]}**: {v}" for k, v in RULE_KINDS.items()))
 if st.button("Save rules", disabled=not actor.is_manager, key="save_rules"):
     try:
-        new_rules = [JobRule(str(r.kind), str(r.value or ""), bool(r.makes_job),
+        new_rules = [JobRule(KIND_CODES.get(str(r.kind), str(r.kind)), str(r.value or ""),
+                             bool(r.makes_job),
                              str(r.note or "")) for r in edited.itertuples()
                      if isinstance(r.kind, str)]
         count = services.save_job_rules(common.uow(), new_rules, actor)

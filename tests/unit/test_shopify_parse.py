@@ -699,3 +699,17 @@ def test_a_comma_in_an_amount_of_a_comma_separated_file_is_still_refused():
     text = 'Name,Id,Total,Lineitem name\n#1001,6400000000001,"12,50",Ring\n'
     got = parse_orders_export(text.encode("utf-8"), file_name="us.csv")
     assert [(p.column, p.value) for p in got.problems] == [("Total", "12,50")]
+
+
+@pytest.mark.parametrize(("data", "kind"), [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a PNG image"),
+    (b"PK\x03\x04\x14\x00\x06\x00", "a zip file; an Excel workbook (.xlsx) is one: save it "
+                                     "as CSV first"),
+    (b"%PDF-1.7\n", "a PDF"),
+    (b"Name,Id\x00\x01\x02", "not text"),
+])
+def test_a_file_that_is_not_a_csv_is_refused_saying_what_it_is(data, kind):
+    with pytest.raises(NotAnOrdersExport) as caught:
+        parse_orders_export(data, file_name="orders.csv")
+    assert str(caught.value) == (f"orders.csv is not a CSV file (it is {kind}); in Shopify, "
+                                 "export the orders as CSV and upload that file.")

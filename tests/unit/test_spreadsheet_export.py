@@ -1,6 +1,7 @@
 """Exports open safely in a spreadsheet: text that looks like a formula is neutralised."""
 
 import io
+import zipfile
 
 import openpyxl
 import pandas as pd
@@ -32,7 +33,11 @@ def test_csv_and_xlsx_hold_the_neutralised_text_and_the_numbers():
     sheet = openpyxl.load_workbook(io.BytesIO(to_xlsx_bytes(frame, "Jobs"))).active
     assert sheet.title == "Jobs"
     assert [[c.value for c in row] for row in sheet.iter_rows()] == [
-        ["customer", "total"], ["'=cmd|' /C calc'!A0", 10.5], ["Ana", 20]]
+        ["customer", "total"], ["=cmd|' /C calc'!A0", 10.5], ["Ana", 20]]
+    # a text cell, not a formula: Excel shows it as typed and never runs it
+    assert [c.data_type for c in sheet[2]] == ["s", "n"]
+    raw = zipfile.ZipFile(io.BytesIO(to_xlsx_bytes(frame))).read("xl/worksheets/sheet1.xml")
+    assert b"<f>" not in raw
 
 
 
