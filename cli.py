@@ -28,7 +28,8 @@ def _print_preview(preview: ImportPreview, out) -> None:
     s = preview.summary
     rows = [("new orders", s.orders_created), ("new jobs", s.jobs_created),
             ("new customers", s.customers_created), ("changed orders", s.orders_updated),
-            ("unchanged orders", s.orders_unchanged), ("rejected rows", s.rows_rejected)]
+            ("unchanged orders", s.orders_unchanged), ("rejected rows", s.rows_rejected),
+            ("jobs to cancel", s.jobs_cancelled), ("jobs to decide", s.jobs_flagged)]
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         print(f"  {label:<{width}}  {value:>7}", file=out)

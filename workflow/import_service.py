@@ -327,8 +327,21 @@ def _summary(con, parsed: ParsedExport
          WHERE existing_id IS NULL AND customer_key IS NOT NULL
            AND customer_key NOT IN (SELECT customer_key FROM customers
                                     WHERE customer_key IS NOT NULL)""").fetchone()[0]
+    # Jobs this import cancels (still new) or flags (in work) because Shopify cancelled,
+    # voided or refunded their order since the last import.
+    dead = ", ".join(f"'{s}'" for s in _DEAD)
+    jobs_cancelled, jobs_flagged = con.execute(f"""
+        SELECT count(*) FILTER (WHERE j.state = 'new'),
+               count(*) FILTER (WHERE j.state NOT IN ('new', 'completed', 'cancelled')
+                                  AND NOT (o.cancelled_at IS NOT NULL
+                                           OR coalesce(o.financial_status, '') IN ({dead})))
+          FROM jobs j JOIN inc i ON i.existing_id = j.order_id
+          JOIN orders o ON o.id = i.existing_id
+         WHERE i.existing_id IN (SELECT existing_id FROM inc_changed)
+           AND (i.cancelled_at IS NOT NULL OR i.financial_status IN ({dead}))""").fetchall()[0]
     summary = ImportSummary(
         batch_id=None, orders_created=len(new_orders), orders_updated=len(changed),
+        jobs_cancelled=int(jobs_cancelled), jobs_flagged=int(jobs_flagged),
         orders_unchanged=len(unchanged), orders_older=len(older),
         jobs_created=int(jobs_created),
         customers_created=int(customers_created),

@@ -190,6 +190,8 @@ class ImportSummary:
     orders_unchanged: int = 0
     orders_older: int = 0  # known orders this file has in an earlier state: left as they are
     jobs_created: int = 0
+    jobs_cancelled: int = 0  # still new, their order cancelled/voided/refunded in Shopify
+    jobs_flagged: int = 0    # already in work when that happened: left for a person
     customers_created: int = 0
     rows_rejected: int = 0
     changed_fields: dict[str, list[str]] = field(default_factory=dict)
@@ -203,6 +205,10 @@ class ImportSummary:
     def sentence(self) -> str:
         older = (f"; {self.orders_older} orders left as they are (this file has them in an "
                  "earlier state)" if self.orders_older else "")
+        if self.jobs_cancelled or self.jobs_flagged:
+            jobs = "job" if self.jobs_cancelled == 1 else "jobs"
+            older += (f"; {self.jobs_cancelled} {jobs} cancelled and {self.jobs_flagged} in work "
+                      "flagged to decide (their orders were cancelled or refunded in Shopify)")
         if self.nothing_changed:
             return (f"Nothing changed: {self.orders_unchanged} orders were already up to date"
                     + older

@@ -176,8 +176,11 @@ def test_a_cancellation_in_shopify_cancels_new_jobs_and_flags_jobs_already_in_wo
     edited_copy(src, step1, untouched_name, "Cancelled at", "2025-06-01 10:00:00 -0400")
     edited_copy(step1, step2, started_name, "Cancelled at", "2025-06-01 10:00:00 -0400")
 
+    preview = preview_import(UnitOfWork(db), parse_orders_export(step2))
+    assert (preview.summary.jobs_cancelled, preview.summary.jobs_flagged) == (1, 1)
     summary = import_orders(UnitOfWork(db), parse_orders_export(step2), SYSTEM_IMPORT)
     assert summary.orders_updated == 2
+    assert "; 1 job cancelled and 1 in work flagged to decide" in summary.sentence()
     states = dict(db.execute("SELECT id, state FROM jobs WHERE id IN (?, ?)",
                              [new_job, started_job]).fetchall())
     assert states == {new_job: "cancelled", started_job: "design_consultation"}
