@@ -49,12 +49,11 @@ if st.session_state.get("import_digest") != digest:
     st.session_state["import_parsed"] = parsed
     st.session_state["import_digest"] = digest
     st.session_state.pop("import_done", None)
-parsed = st.session_state["import_parsed"]
-
 done = st.session_state.get("import_done")
 if done is not None:
     st.success(done)
     st.stop()
+parsed = st.session_state["import_parsed"]
 
 if parsed.date_order_guessed or date_order is not None:
     st.warning("This file's dates (like 03/04/2024) can be read day first or month first, and "
@@ -139,4 +138,7 @@ if st.button("Import", type="primary", key="do_import"):
         common.show_error(exc)
     else:
         st.session_state["import_done"] = f"Imported {upload.name}: {summary.sentence()}"
+        # The parsed file is not needed past here: a 100k-row export's frames are ~50 MB
+        # that the session would otherwise keep until the next upload.
+        st.session_state.pop("import_parsed", None)
         st.rerun()
