@@ -84,7 +84,7 @@ for col, state in zip(cols, columns_wanted, strict=True):
                 st.caption(f"Due {promised} · {job.days_in_stage} d in stage{extra}"
                            f" · {job.assignee or 'unassigned'}")
                 if job.cancelled_in_shopify and state not in ("cancelled", "completed"):
-                    st.caption(":red[Cancelled in Shopify: decide]")
+                    st.caption(":red[Cancelled or refunded in Shopify: decide]")
         if len(in_stage) > shown:
             if st.button(f"Show more ({len(in_stage) - shown})", key=f"more_{state}"):
                 st.session_state[f"board_more_{state}"] = shown + PAGE_SIZE

@@ -37,6 +37,12 @@ def _connection(path: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def process_connection() -> duckdb.DuckDBPyConnection:
+    """The process's connection, for work that runs outside this script run (a download's
+    callable runs on another thread, without the session): take a `db.cursor` of it there."""
+    return _connection(str(database_file()))
+
+
 def database_file() -> Path:
     return db.database_path()
 

@@ -5,7 +5,7 @@ import streamlit as st
 
 from connectors.spreadsheet_export import to_csv_bytes, to_xlsx_bytes
 from pages import common
-from storage import queries
+from storage import db, queries
 from workflow.lifecycle import STAGES
 
 common.require_actor()
@@ -26,15 +26,24 @@ def for_people(frame):
     return frame
 
 
+# A download's callable runs after this script run, on another thread and without the
+# session: it takes its own cursor of the process's connection and this run's settings.
+connection, tz = common.process_connection(), common.shop_tz()
+
+
 def whole_list():
     """Every matching order, with the headers people read (the export, built on click)."""
-    every = for_people(queries.orders(cur, search=search, open_only=open_only,
-                                      shop_tz=common.shop_tz(), limit=None))
+    own = db.cursor(connection)
+    try:
+        every = for_people(queries.orders(own, search=search, open_only=open_only,
+                                          shop_tz=tz, limit=None))
+    finally:
+        own.close()
     return every[columns].rename(columns=HEADERS)
 
 
 frame = for_people(queries.orders(cur, search=search, open_only=open_only,
-                                  shop_tz=common.shop_tz(), limit=SHOWN))
+                                  shop_tz=tz, limit=SHOWN))
 st.caption(f"{len(frame)} orders" + (f" (the newest {SHOWN}; the exports have every "
                                      "matching order)" if len(frame) == SHOWN else ""))
 

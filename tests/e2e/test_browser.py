@@ -11,6 +11,8 @@ end with every symptom listed. Nothing here reaches the internet.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import shutil
@@ -416,4 +418,17 @@ def test_import_shopify_export_twice(page, app_server, tmp_path):
     expect(metric(page, "Changed orders")).to_have_text("0")
     expect(page.get_by_text("Every order in this file is already up to date")).to_be_visible()
     shot(page, tmp_path, "14-reimport-preview")
+
+    # The Orders page's export is built on click, on another thread, without the session: it
+    # must still produce the whole list (it once failed with NoSessionContext).
+    go(page, "Orders")
+    expect(page.get_by_role("heading", name="Orders")).to_be_visible()
+    shown = int(re.match(r"(\d+) orders", page.get_by_text(re.compile(r"^\d+ orders")).first
+                         .inner_text()).group(1))
+    with page.expect_download(timeout=30_000) as download:
+        page.get_by_role("button", name="Export CSV").click()
+    rows = list(csv.reader(io.StringIO(
+        Path(download.value.path()).read_bytes().decode("utf-8-sig"))))
+    assert rows[0][:3] == ["Order", "Placed", "Customer"], rows[0]
+    assert len(rows) - 1 == shown > 0
     findings.assert_none()
