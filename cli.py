@@ -38,6 +38,10 @@ def _print_preview(preview: ImportPreview, out) -> None:
         print(f"  changed {name}: {said}", file=out)
     for name, why in preview.older_orders:
         print(f"  left as it is {name}: this file has it in an earlier state ({why})", file=out)
+    if preview.older_orders and preview.changed_orders:
+        print("  warning: this file is older than Atelier for some orders, so its other "
+              "changes may be old too; check them, or export a fresh file from Shopify",
+              file=out)
     for note in preview.notes:
         print(f"  note: {note}", file=out)
     for problem in preview.problems:
@@ -91,7 +95,7 @@ def import_shopify(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> 
             summary = import_orders(UnitOfWork(cur), parsed, SYSTEM_IMPORT,
                                     lead_time_days=int(queries.setting(cur, "lead_time_days")))
             print(f"Imported as batch {summary.batch_id}: {summary.sentence()}", file=out)
-        return 1 if parsed.problems else 0
+        return 1 if preview.problems else 0
     except AtelierError as exc:
         print(str(exc), file=err)
         return 1

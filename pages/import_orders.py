@@ -102,6 +102,10 @@ if preview.older_orders:
                    "bring them up to date.")
         st.dataframe(pd.DataFrame(preview.older_orders, columns=["Order", "Why"]),
                      hide_index=True, width="stretch")
+    if preview.changed_orders:
+        st.warning(f"This file is older than Atelier for {len(preview.older_orders)} "
+                   "order(s), so its other changes may be old too (an address put back, a "
+                   "status undone). Check them above, or export a fresh file from Shopify.")
 if preview.unchanged_orders:
     with st.expander(f"Unchanged orders ({len(preview.unchanged_orders)})"):
         st.write(", ".join(preview.unchanged_orders))

@@ -220,22 +220,42 @@ def _stage(con, parsed: ParsedExport, source: str) -> None:
               "paid_at", "cancelled_at", "notes", "note_attributes", "tags",
               "shipping_address", "source_name", "payment_method"]
     # Known orders are found by match key (Shopify's Id), else by name when one side has no
-    # Id (an export with the Id column deleted, or an order first imported from one) and the
-    # name is unique among the source's orders.
+    # Id (an export with the Id column deleted, or an order first imported from one): the one
+    # order of that name, or of that name and currency (two stores both number from #1001).
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE inc AS
-        WITH i AS (
-            SELECT i.*, coalesce(o.id, n.id) AS existing_id
+        WITH named AS (
+            SELECT name, currency, id, external_id,
+                   count(*) OVER (PARTITION BY name) AS of_name,
+                   count(*) OVER (PARTITION BY name, currency) AS of_name_currency
+              FROM orders WHERE source = '{source}'),
+        i AS (
+            SELECT i.*, coalesce(o.id, n.id, nc.id) AS existing_id
               FROM incoming_orders i
               LEFT JOIN orders o ON o.source = '{source}' AND o.match_key = i.match_key
-              LEFT JOIN (SELECT name, any_value(id) AS id, any_value(external_id) AS external_id
-                           FROM orders WHERE source = '{source}'
-                          GROUP BY name HAVING count(*) = 1) n
-                ON n.name = i.name AND (i.external_id IS NULL OR n.external_id IS NULL))
+              LEFT JOIN named n ON n.name = i.name AND n.of_name = 1
+                               AND (i.external_id IS NULL OR n.external_id IS NULL)
+              LEFT JOIN named nc ON nc.name = i.name AND nc.currency = i.currency
+                                AND nc.of_name > 1 AND nc.of_name_currency = 1
+                                AND (i.external_id IS NULL OR nc.external_id IS NULL))
         SELECT i.match_key, {", ".join(value(f) for f in fields)},
                coalesce(i.accepts_marketing, false) AS accepts_marketing, i.first_row,
                i.outstanding_balance IS NOT NULL AS outstanding_known, i.existing_id
           FROM i LEFT JOIN orders e ON e.id = i.existing_id""")
+    # A file without Ids whose order name belongs to several known orders (and its currency
+    # doesn't tell which) can't be matched: refused by name rather than imported twice.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE inc_refused AS
+        SELECT i.match_key, i.name, i.first_row,
+               'this name belongs to ' || count(*)::VARCHAR || ' orders already imported (from '
+               || string_agg(DISTINCT coalesce(o.currency, '?'), ' and ' ORDER BY
+                             coalesce(o.currency, '?'))
+               || ') and the file has no Id to tell which; export again with the Id column'
+               AS reason
+          FROM inc i JOIN orders o ON o.source = '{source}' AND o.name = i.name
+         WHERE i.existing_id IS NULL AND i.external_id IS NULL
+         GROUP BY ALL""")
+    con.execute("DELETE FROM inc WHERE match_key IN (SELECT match_key FROM inc_refused)")
     # Cart attributes (a) describe the piece only when the order has one job (single_job);
     # the line's own variant options (v) and ring size text win over them.
     con.execute("""
@@ -307,6 +327,12 @@ def _diff_changed(con) -> dict[int, tuple[str, dict, dict]]:
 def _summary(con, parsed: ParsedExport
              ) -> tuple[ImportSummary, ImportPreview, dict[int, tuple[str, dict, dict]]]:
     """What the staged batch would do, and the changed orders' diffs (computed once)."""
+    refused = [RowProblem(file_name=parsed.file_name, row_number=int(row), column="Name",
+                          value=name, reason=reason, order_name=name)
+               for name, row, reason in con.execute(
+                   "SELECT name, first_row, reason FROM inc_refused ORDER BY first_row"
+               ).fetchall()]
+    problems = [*parsed.problems, *refused]
     new_orders = [r[0] for r in con.execute(
         "SELECT name FROM inc WHERE existing_id IS NULL ORDER BY first_row").fetchall()]
     changed = _diff_changed(con)
@@ -345,12 +371,12 @@ def _summary(con, parsed: ParsedExport
         orders_unchanged=len(unchanged), orders_older=len(older),
         jobs_created=int(jobs_created),
         customers_created=int(customers_created),
-        rows_rejected=len({p.row_number for p in parsed.problems}),  # rows, not cells
+        rows_rejected=len({p.row_number for p in problems}),  # rows, not cells
         changed_fields={name: sorted(after) for name, _b, after in changed.values()})
     preview = ImportPreview(
         summary=summary, new_orders=new_orders,
         changed_orders=[n for n, _b, _a in changed.values()], unchanged_orders=unchanged,
-        problems=list(parsed.problems), notes=list(parsed.notes), older_orders=older,
+        problems=problems, notes=list(parsed.notes), older_orders=older,
         changes={name: [(FIELD_LABELS.get(f, f), _shown(before[f]), _shown(after[f]))
                         for f in SHOPIFY_ORDER_FIELDS if f in after]
                  for name, before, after in changed.values()})
@@ -557,7 +583,8 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
                    $at, $batch
               FROM jobs WHERE import_batch_id = $batch""", params)
         progress(0.9, "Saving")
-        for table in ("new_jobs", "new_lines", "inc_order", "inc_changed", "inc_older", "inc"):
+        for table in ("new_jobs", "new_lines", "inc_order", "inc_changed", "inc_older",
+                      "inc_refused", "inc"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
         uow.commit()
     progress(1.0, summary.sentence())

@@ -457,3 +457,35 @@ def test_a_line_for_several_pieces_says_how_many_on_the_board_and_the_job(db, sa
     board = board_jobs(db, BoardFilter(), "Asia/Kolkata").set_index("id")
     assert board.loc[job_id, "quantity"] == 3
     assert set(board["quantity"]) >= {1, 3}
+
+
+def test_two_stores_numbering_alike_are_told_apart_by_currency_or_refused_by_name(
+        db, samples_dir, tmp_path):
+    eur = samples_dir / "shopify" / "dev_store_eur_2025.csv"
+    inr = samples_dir / "shopify" / "dev_store_inr_2025.csv"
+    for src in (eur, inr):
+        import_orders(UnitOfWork(db), parse_orders_export(src), SYSTEM_IMPORT)
+    counts = table_counts(db)
+    shared = {n for (n,) in db.execute(
+        "SELECT name FROM orders GROUP BY name HAVING count(*) > 1").fetchall()}
+    assert shared  # both stores number from #1001
+
+    with_currency = tmp_path / "eur_no_id.csv"
+    copy_with_columns(eur, with_currency, [*KEPT, "Currency"])
+    summary = import_orders(UnitOfWork(db), parse_orders_export(with_currency), SYSTEM_IMPORT)
+    assert (summary.orders_created, summary.orders_updated, summary.orders_unchanged) == (
+        0, 0, 19)
+
+    bare = tmp_path / "eur_bare.csv"
+    copy_with_columns(eur, bare, KEPT)  # no Id, no Currency: the shared names can't be told
+    preview = preview_import(UnitOfWork(db), parse_orders_export(bare))
+    refused = {p.order_name: p.reason for p in preview.problems}
+    eur_names = set(parse_orders_export(eur).orders["name"])
+    assert set(refused) == eur_names & shared
+    assert set(preview.unchanged_orders) == eur_names - shared
+    assert next(iter(refused.values())) == (
+        "this name belongs to 2 orders already imported (from EUR and INR) and the file has "
+        "no Id to tell which; export again with the Id column")
+    summary = import_orders(UnitOfWork(db), parse_orders_export(bare), SYSTEM_IMPORT)
+    assert summary.orders_created == 0 and summary.rows_rejected == len(refused)
+    assert table_counts(db) == {**counts, "import_batch": counts["import_batch"] + 2}
