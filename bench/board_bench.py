@@ -32,7 +32,6 @@ Prints best and median and the ratio B / A (target <= 1.5x). Never asserts timin
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import logging
 import os
@@ -363,16 +362,6 @@ def _export_builders_stubbed(stub: bool):
         yield
 
 
-def _board_export_columns() -> list[str] | None:
-    """EXPORT_COLUMNS as pages/board.py defines it (read with ast; the page is a script)."""
-    tree = ast.parse((ROOT / "pages" / "board.py").read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "EXPORT_COLUMNS" for t in node.targets):
-            return list(ast.literal_eval(node.value))
-    return None
-
-
 def time_exports(paths: dict[str, Path], runs: int) -> dict[str, dict[str, list[float]]]:
     """to_csv_bytes and to_xlsx_bytes of the board's frame (as the page calls them)."""
     from storage import db, queries
@@ -380,8 +369,8 @@ def time_exports(paths: dict[str, Path], runs: int) -> dict[str, dict[str, list[
     if not _page_builds_exports():
         return {}
     from connectors.spreadsheet_export import to_csv_bytes, to_xlsx_bytes
+    from pages.common import jobs_for_people  # what the page's download buttons hand over
 
-    columns = _board_export_columns()
     out: dict[str, dict[str, list[float]]] = {"csv": {}, "xlsx": {}}
     for k, path in paths.items():
         con = db.connect(path)
@@ -389,9 +378,9 @@ def time_exports(paths: dict[str, Path], runs: int) -> dict[str, dict[str, list[
         frame = queries.board_jobs(cur, queries.BoardFilter(), queries.setting(cur, "shop_tz"))
         cur.close()
         con.close()
-        out["csv"][k] = [timed(lambda f=frame: to_csv_bytes(f, columns))[0]
+        out["csv"][k] = [timed(lambda f=frame: to_csv_bytes(jobs_for_people(f)))[0]
                          for _ in range(runs)]
-        out["xlsx"][k] = [timed(lambda f=frame: to_xlsx_bytes(f, "Jobs", columns))[0]
+        out["xlsx"][k] = [timed(lambda f=frame: to_xlsx_bytes(jobs_for_people(f), "Jobs"))[0]
                           for _ in range(runs)]
     return out
 

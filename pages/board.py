@@ -42,16 +42,14 @@ today = queries.today(cur, tz)
 st.caption(f"{len(jobs)} job{'' if len(jobs) == 1 else 's'} shown · open work by stage: "
            + " · ".join(f"{STAGES[s]} {n}" for s, n in queries.stage_counts(cur).items()))
 
-EXPORT_COLUMNS = ["job_number", "state", "piece", "customer", "email", "order_name",
-                  "promised_date", "days_in_stage", "rush", "overdue", "assignee"]
 if not jobs.empty:
     e1, e2, _ = st.columns([1, 1, 6])
     # Files are built only when a button is pressed (a callable), not on every rerun.
     e1.download_button("Export CSV",
-                       lambda: to_csv_bytes(common.jobs_for_people(jobs), EXPORT_COLUMNS),
+                       lambda: to_csv_bytes(common.jobs_for_people(jobs)),
                        file_name="jobs.csv", mime="text/csv", key="board_csv")
     e2.download_button("Export Excel",
-                       lambda: to_xlsx_bytes(common.jobs_for_people(jobs), "Jobs", EXPORT_COLUMNS),
+                       lambda: to_xlsx_bytes(common.jobs_for_people(jobs), "Jobs"),
                        file_name="jobs.xlsx", key="board_xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 if jobs.empty:

@@ -177,11 +177,22 @@ def stage_label(state: str | None) -> str:
     return STAGES.get(state or "", state or "")
 
 
+# The board export's columns, with the headers a spreadsheet reader sees.
+JOB_EXPORT_HEADERS = {"job_number": "Job", "state": "Stage", "piece": "Piece",
+                      "quantity": "Pieces", "customer": "Customer", "email": "Email",
+                      "order_name": "Order", "promised_date": "Promised",
+                      "days_in_stage": "Days in stage", "rush": "Rush", "overdue": "Overdue",
+                      "assignee": "Assignee"}
+
+
 def jobs_for_people(frame: pd.DataFrame) -> pd.DataFrame:
-    """Board rows as a spreadsheet reader wants them: stage names, yes/no, not state codes."""
+    """Board rows as a spreadsheet reader wants them: stage names, yes/no, plain headers, the
+    promised date as a date (not a time at midnight), only `JOB_EXPORT_HEADERS`' columns."""
     yes_no = {True: "yes", False: "no"}
-    return frame.assign(state=frame["state"].map(STAGES), rush=frame["rush"].map(yes_no),
-                        overdue=frame["overdue"].map(yes_no))
+    out = frame.assign(state=frame["state"].map(STAGES), rush=frame["rush"].map(yes_no),
+                       overdue=frame["overdue"].map(yes_no),
+                       promised_date=pd.to_datetime(frame["promised_date"]).dt.date)
+    return out[list(JOB_EXPORT_HEADERS)].rename(columns=JOB_EXPORT_HEADERS)
 
 
 def money(amount, currency: str) -> str:

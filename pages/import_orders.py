@@ -121,10 +121,15 @@ if preview.problems:
     st.download_button("Download the rejected rows (CSV)", problems_csv(preview.problems),
                        file_name=f"rejected-{upload.name}", key="dl_rejected")
 
-if s.jobs_cancelled or s.jobs_flagged:
-    st.warning(f"Importing cancels {s.jobs_cancelled} job(s) not yet started and flags "
-               f"{s.jobs_flagged} job(s) already in work for you to decide: their orders were "
-               "cancelled, voided or refunded in Shopify since the last import.")
+if preview.jobs_to_cancel or preview.jobs_to_flag:
+    said = []
+    if preview.jobs_to_cancel:
+        said.append(f"cancels {', '.join(preview.jobs_to_cancel)} (not yet started)")
+    if preview.jobs_to_flag:
+        said.append(f"flags {', '.join(preview.jobs_to_flag)} (already in work) for you to "
+                    "decide")
+    st.warning(f"Importing {' and '.join(said)}: their orders were cancelled, voided or "
+               "refunded in Shopify since the last import.")
 if preview.nothing_to_import:
     st.error("No order in this file can be imported: each has a row that can't be read (see "
              "above). Correct the file, or export it again from Shopify, and upload it again.")

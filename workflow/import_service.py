@@ -63,7 +63,9 @@ class ImportPreview:
     `new_orders`, `changed_orders` (with `changed_fields`: name -> list of field names) and
     `unchanged_orders` are lists of order names; `changes`: name -> [(label, before, after)]
     in words for people; `older_orders`: (name, why) of orders this file has in an earlier
-    state than Atelier (left as they are); `problems` the rows that can't be read.
+    state than Atelier (left as they are); `jobs_to_cancel` / `jobs_to_flag`: job numbers
+    the import cancels (still new) or flags (in work) because Shopify cancelled, voided or
+    refunded their order; `problems` the rows that can't be read.
     """
 
     summary: ImportSummary
@@ -74,6 +76,8 @@ class ImportPreview:
     notes: list[str] = field(default_factory=list)
     changes: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
     older_orders: list[tuple[str, str]] = field(default_factory=list)
+    jobs_to_cancel: list[str] = field(default_factory=list)  # job numbers, still new
+    jobs_to_flag: list[str] = field(default_factory=list)    # job numbers, in work
 
     @property
     def nothing_to_import(self) -> bool:
@@ -356,18 +360,20 @@ def _summary(con, parsed: ParsedExport
     # Jobs this import cancels (still new) or flags (in work) because Shopify cancelled,
     # voided or refunded their order since the last import.
     dead = ", ".join(f"'{s}'" for s in _DEAD)
-    jobs_cancelled, jobs_flagged = con.execute(f"""
-        SELECT count(*) FILTER (WHERE j.state = 'new'),
-               count(*) FILTER (WHERE j.state NOT IN ('new', 'completed', 'cancelled')
+    to_cancel, to_flag = con.execute(f"""
+        SELECT coalesce(list(j.job_number ORDER BY j.id) FILTER (WHERE j.state = 'new'), []),
+               coalesce(list(j.job_number ORDER BY j.id)
+                        FILTER (WHERE j.state NOT IN ('new', 'completed', 'cancelled')
                                   AND NOT (o.cancelled_at IS NOT NULL
-                                           OR coalesce(o.financial_status, '') IN ({dead})))
+                                           OR coalesce(o.financial_status, '') IN ({dead}))),
+                        [])
           FROM jobs j JOIN inc i ON i.existing_id = j.order_id
           JOIN orders o ON o.id = i.existing_id
          WHERE i.existing_id IN (SELECT existing_id FROM inc_changed)
            AND (i.cancelled_at IS NOT NULL OR i.financial_status IN ({dead}))""").fetchall()[0]
     summary = ImportSummary(
         batch_id=None, orders_created=len(new_orders), orders_updated=len(changed),
-        jobs_cancelled=int(jobs_cancelled), jobs_flagged=int(jobs_flagged),
+        jobs_cancelled=len(to_cancel), jobs_flagged=len(to_flag),
         orders_unchanged=len(unchanged), orders_older=len(older),
         jobs_created=int(jobs_created),
         customers_created=int(customers_created),
@@ -377,6 +383,7 @@ def _summary(con, parsed: ParsedExport
         summary=summary, new_orders=new_orders,
         changed_orders=[n for n, _b, _a in changed.values()], unchanged_orders=unchanged,
         problems=problems, notes=list(parsed.notes), older_orders=older,
+        jobs_to_cancel=list(to_cancel), jobs_to_flag=list(to_flag),
         changes={name: [(FIELD_LABELS.get(f, f), _shown(before[f]), _shown(after[f]))
                         for f in SHOPIFY_ORDER_FIELDS if f in after]
                  for name, before, after in changed.values()})

@@ -178,6 +178,10 @@ def test_a_cancellation_in_shopify_cancels_new_jobs_and_flags_jobs_already_in_wo
 
     preview = preview_import(UnitOfWork(db), parse_orders_export(step2))
     assert (preview.summary.jobs_cancelled, preview.summary.jobs_flagged) == (1, 1)
+    numbers = dict(db.execute("SELECT id, job_number FROM jobs WHERE id IN (?, ?)",
+                              [new_job, started_job]).fetchall())
+    assert (preview.jobs_to_cancel, preview.jobs_to_flag) == (
+        [numbers[new_job]], [numbers[started_job]])
     summary = import_orders(UnitOfWork(db), parse_orders_export(step2), SYSTEM_IMPORT)
     assert summary.orders_updated == 2
     assert "; 1 job cancelled and 1 in work flagged to decide" in summary.sentence()

@@ -2,6 +2,7 @@
 
 import io
 import zipfile
+from datetime import date
 
 import openpyxl
 import pandas as pd
@@ -44,5 +45,13 @@ def test_csv_and_xlsx_hold_the_neutralised_text_and_the_numbers():
 def test_the_board_export_reads_in_the_workshops_words():
     from pages.common import jobs_for_people
 
-    frame = pd.DataFrame({"state": ["in_production"], "rush": [True], "overdue": [False]})
-    assert jobs_for_people(frame).iloc[0].tolist() == ["In production", "yes", "no"]
+    frame = pd.DataFrame({"job_number": ["J-0042"], "state": ["in_production"],
+                          "piece": ["Signet ring"], "quantity": [2], "customer": ["Ana"],
+                          "email": [""], "order_name": ["#1001"],
+                          "promised_date": [pd.Timestamp("2026-12-24")], "days_in_stage": [3],
+                          "rush": [True], "overdue": [False], "assignee": ["Eli"]})
+    out = jobs_for_people(frame)
+    assert list(out.columns) == ["Job", "Stage", "Piece", "Pieces", "Customer", "Email", "Order",
+                                 "Promised", "Days in stage", "Rush", "Overdue", "Assignee"]
+    assert out.iloc[0].tolist() == ["J-0042", "In production", "Signet ring", 2, "Ana", "",
+                                    "#1001", date(2026, 12, 24), 3, "yes", "no", "Eli"]
