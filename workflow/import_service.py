@@ -340,6 +340,7 @@ def _summary(con, parsed: ParsedExport
     new_orders = [r[0] for r in con.execute(
         "SELECT name FROM inc WHERE existing_id IS NULL ORDER BY first_row").fetchall()]
     changed = _diff_changed(con)
+    notes = [*parsed.notes, *_zone_shift_notes(con)]
     unchanged = [r[0] for r in con.execute("""
         SELECT name FROM inc WHERE existing_id IS NOT NULL
            AND existing_id NOT IN (SELECT existing_id FROM inc_changed)
@@ -382,12 +383,31 @@ def _summary(con, parsed: ParsedExport
     preview = ImportPreview(
         summary=summary, new_orders=new_orders,
         changed_orders=[n for n, _b, _a in changed.values()], unchanged_orders=unchanged,
-        problems=problems, notes=list(parsed.notes), older_orders=older,
+        problems=problems, notes=notes, older_orders=older,
         jobs_to_cancel=list(to_cancel), jobs_to_flag=list(to_flag),
         changes={name: [(FIELD_LABELS.get(f, f), _shown(before[f]), _shown(after[f]))
                         for f in SHOPIFY_ORDER_FIELDS if f in after]
                  for name, before, after in changed.values()})
     return summary, preview, changed
+
+
+def _zone_shift_notes(con) -> list[str]:
+    """A warning when known orders' placed times all moved by whole hours (or half hours):
+    the file's dates lost their UTC offset in a spreadsheet and were read in a time zone that
+    is not the one Shopify wrote them in (the shop's zone setting is probably wrong)."""
+    moved, whole, low, high = con.execute("""
+        SELECT count(*), count(*) FILTER (WHERE shift % 30 = 0 AND abs(shift) <= 14 * 60),
+               min(shift), max(shift)
+          FROM (SELECT date_diff('minute', o.placed_at, i.placed_at) AS shift
+                  FROM inc i JOIN orders o ON o.id = i.existing_id
+                 WHERE i.existing_id IN (SELECT existing_id FROM inc_changed)
+                   AND i.placed_at <> o.placed_at)""").fetchall()[0]
+    if moved < 2 or whole < moved:
+        return []
+    by = (f"{low / 60:+g} h" if low == high else f"{low / 60:+g} to {high / 60:+g} h")
+    return [f"{moved} known orders would move their placed time by {by}: this file's dates "
+            "have no UTC offset and were read in the shop's time zone. If that zone is wrong, "
+            "set it in Shop settings and upload the file again; don't import it as it is."]
 
 
 def preview_import(uow: UnitOfWork, parsed: ParsedExport, *, source: str = "shopify"

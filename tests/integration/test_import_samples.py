@@ -493,3 +493,26 @@ def test_two_stores_numbering_alike_are_told_apart_by_currency_or_refused_by_nam
     summary = import_orders(UnitOfWork(db), parse_orders_export(bare), SYSTEM_IMPORT)
     assert summary.orders_created == 0 and summary.rows_rejected == len(refused)
     assert table_counts(db) == {**counts, "import_batch": counts["import_batch"] + 2}
+
+
+def test_a_re_saved_file_read_in_the_wrong_time_zone_is_called_out(db, samples_dir, tmp_path):
+    # The Karachi shop's export re-saved by a spreadsheet (offsets dropped), read with the
+    # default zone (New York): every placed time would move by 9-10 hours.
+    src = samples_dir / "shopify" / "jewelry_store_pkr_2026.csv"
+    import_orders(UnitOfWork(db), parse_orders_export(src), SYSTEM_IMPORT)
+    with src.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    at = rows[0].index("Created at")
+    for row in rows[1:]:
+        row[at] = row[at][:19]  # "2024-10-18 18:08:53 +0500" -> "2024-10-18 18:08:53"
+    resaved = tmp_path / "resaved.csv"
+    with resaved.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+
+    wrong = preview_import(UnitOfWork(db), parse_orders_export(resaved,
+                                                               shop_tz="America/New_York"))
+    (warning,) = [n for n in wrong.notes if "would move their placed time" in n]
+    assert warning.startswith("140 known orders would move their placed time by +9 to +10 h")
+    right = preview_import(UnitOfWork(db), parse_orders_export(resaved, shop_tz="Asia/Karachi"))
+    assert not [n for n in right.notes if "would move their placed time" in n]
+    assert right.changed_orders == []
