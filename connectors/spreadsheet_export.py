@@ -43,11 +43,9 @@ def _rows(frame: pd.DataFrame, guard: bool = True) -> list[list]:
                 v = v.to_pydatetime()
             if isinstance(v, datetime) and v.tzinfo is not None:
                 v = v.replace(tzinfo=None)  # xlsx has no time zones: callers pass local times
-            if guard:
-                cells.append(safe_cell(v))
-            else:
-                cells.append("" if v is None or v is pd.NaT
-                             or (isinstance(v, float) and pd.isna(v)) else v)
+            cell = safe_cell(v)
+            # unguarded (a workbook types its cells instead): the text as it is
+            cells.append(cell if guard or not isinstance(cell, str) or not cell else str(v))
         out.append(cells)
     return out
 

@@ -62,11 +62,17 @@ def insert_history(con, *, job_id: int, from_state: str | None, to_state: str, t
 DEAD_IN_SHOPIFY = ("voided", "expired", "refunded")
 
 
+def dead_sql(row: str) -> str:
+    """SQL for "cancelled, voided, expired or fully refunded" on any row alias with the
+    order's `cancelled_at` and `financial_status` (a stored order, or an import's staged one)."""
+    dead = ", ".join(f"'{s}'" for s in DEAD_IN_SHOPIFY)
+    return (f"({row}.cancelled_at IS NOT NULL "
+            f"OR coalesce({row}.financial_status, '') IN ({dead}))")
+
+
 def cancelled_in_shopify_sql(order: str = "o") -> str:
     """SQL for "Shopify cancelled, voided, expired or fully refunded this order" (bool)."""
-    dead = ", ".join(f"'{s}'" for s in DEAD_IN_SHOPIFY)
-    return (f"({order}.source = 'shopify' AND ({order}.cancelled_at IS NOT NULL "
-            f"OR coalesce({order}.financial_status, '') IN ({dead})))")
+    return f"({order}.source = 'shopify' AND {dead_sql(order)})"
 
 
 def balance_due_sql(order: str = "o", paid: str | None = None) -> str:

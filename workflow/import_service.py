@@ -51,7 +51,6 @@ _PAID_AMOUNT = f"""CASE WHEN i.outstanding_known
                         WHEN i.financial_status = 'partially_paid'
                          THEN greatest(i.total - i.outstanding_balance, 0)
                         ELSE 0 END"""
-_DEAD = repo.DEAD_IN_SHOPIFY
 
 Progress = Callable[[float, str], None]
 
@@ -285,7 +284,7 @@ def _stage(con, parsed: ParsedExport, source: str) -> None:
         con.unregister(name)
     # Shopify never un-cancels an order, lowers a refund or un-voids: a file that has such an
     # order in an earlier state is older than what Atelier knows, and must not undo it.
-    dead = ", ".join(f"'{s}'" for s in ("refunded", "voided"))
+    final = ", ".join(f"'{s}'" for s in ("refunded", "voided"))
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE inc_older AS
         SELECT i.existing_id, i.name, i.first_row,
@@ -300,7 +299,7 @@ def _stage(con, parsed: ParsedExport, source: str) -> None:
           FROM inc i JOIN orders o ON o.id = i.existing_id
          WHERE (o.cancelled_at IS NOT NULL AND i.cancelled_at IS NULL)
             OR i.refunded_amount < o.refunded_amount
-            OR (o.financial_status IN ({dead})
+            OR (o.financial_status IN ({final})
                 AND i.financial_status IS DISTINCT FROM o.financial_status)""")
     distinct = " OR ".join(f"o.{f} IS DISTINCT FROM i.{f}" for f in SHOPIFY_ORDER_FIELDS)
     con.execute(f"""
@@ -360,18 +359,16 @@ def _summary(con, parsed: ParsedExport
                                     WHERE customer_key IS NOT NULL)""").fetchone()[0]
     # Jobs this import cancels (still new) or flags (in work) because Shopify cancelled,
     # voided or refunded their order since the last import.
-    dead = ", ".join(f"'{s}'" for s in _DEAD)
     to_cancel, to_flag = con.execute(f"""
         SELECT coalesce(list(j.job_number ORDER BY j.id) FILTER (WHERE j.state = 'new'), []),
                coalesce(list(j.job_number ORDER BY j.id)
                         FILTER (WHERE j.state NOT IN ('new', 'completed', 'cancelled')
-                                  AND NOT (o.cancelled_at IS NOT NULL
-                                           OR coalesce(o.financial_status, '') IN ({dead}))),
+                                  AND NOT {repo.dead_sql("o")}),
                         [])
           FROM jobs j JOIN inc i ON i.existing_id = j.order_id
           JOIN orders o ON o.id = i.existing_id
          WHERE i.existing_id IN (SELECT existing_id FROM inc_changed)
-           AND (i.cancelled_at IS NOT NULL OR i.financial_status IN ({dead}))""").fetchall()[0]
+           AND {repo.dead_sql("i")}""").fetchall()[0]
     summary = ImportSummary(
         batch_id=None, orders_created=len(new_orders), orders_updated=len(changed),
         jobs_cancelled=len(to_cancel), jobs_flagged=len(to_flag),
@@ -538,7 +535,6 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
               FROM inc i LEFT JOIN orders o
                 ON i.existing_id IS NULL AND o.source = $source AND o.match_key = i.match_key
             """, params)
-        dead = ", ".join(f"'{s}'" for s in _DEAD)
         # Narrow on purpose (memory): ids, the starting stage and the staged line's rowid;
         # the line's text columns are read from inc_lines by rowid where they are stored.
         # Ids are drawn over the rows in file order (the subquery's ORDER BY).
@@ -547,8 +543,7 @@ def import_orders(uow: UnitOfWork, parsed: ParsedExport, actor: Actor, *,
             SELECT nextval('order_line_id_seq') AS line_id, s.*
               FROM (SELECT o.id AS order_id, l.rowid AS staged_line, l.makes_job,
                            coalesce(i.placed_at, $at) AS began_at,
-                           CASE WHEN i.cancelled_at IS NOT NULL
-                                  OR i.financial_status IN ({dead}) THEN 'cancelled'
+                           CASE WHEN {repo.dead_sql("i")} THEN 'cancelled'
                                 -- the line's own status; the order's only when the
                                 -- file has none for the line (items added after a
                                 -- fulfilment are still to be made)
@@ -628,14 +623,13 @@ def _cancel_new_jobs_of_dead_orders(con, params: dict) -> None:
     params = {**params, "actor": SYSTEM_IMPORT.name,
               "why": f"The order was cancelled or refunded in Shopify (import run by "
                      f"{params['actor']})"}
-    dead = ", ".join(f"'{s}'" for s in _DEAD)
     _run(con, f"""
         CREATE OR REPLACE TEMP TABLE shopify_cancelled AS
         SELECT j.id AS job_id, j.version
           FROM jobs j JOIN inc i ON i.existing_id = j.order_id
          WHERE i.existing_id IN (SELECT existing_id FROM inc_changed)
            AND j.state = 'new'
-           AND (i.cancelled_at IS NOT NULL OR i.financial_status IN ({dead}))""", params)
+           AND {repo.dead_sql("i")}""", params)
     _run(con, """
         UPDATE jobs SET state = 'cancelled', stage_entered_at = $at, updated_at = $at,
                version = jobs.version + 1
